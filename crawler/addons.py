@@ -1,0 +1,30 @@
+"""Offline mode: with ``OFFLINE_MIRROR`` set, the same spider runs on a saved mirror."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+
+_HANDLER = "crawler.handlers.mirror.MirrorDownloadHandler"
+
+
+class OfflineMirror:
+    """Routes http and https to the mirror handler. No host is contacted, so the
+    politeness delays that protect the site are switched off too, unless the user set
+    them on the command line."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not settings.get("OFFLINE_MIRROR"):
+            return
+        _default(settings, "DOWNLOAD_HANDLERS", {"http": _HANDLER, "https": _HANDLER})
+        _default(settings, "AUTOTHROTTLE_ENABLED", False)
+        _default(settings, "DOWNLOAD_DELAY", 0)
+        _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"))
+
+
+def _default(settings: BaseSettings, name: str, value: Any) -> None:
+    # Addon priority ranks below the project's settings.py, which holds the polite
+    # defaults this mode replaces; a value given on the command line still wins.
+    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
+        settings.set(name, value, "project")

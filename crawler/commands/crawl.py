@@ -1,0 +1,42 @@
+"""`scrapy crawl`, exiting non-zero when the crawl did not finish normally.
+
+Scheduled runs (cron, systemd) judge a run by its exit status: a crawl stopped by a
+database error must not look like a success."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrapy import Spider
+from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.crawler import Crawler
+
+# Reasons for which a run has done what was asked of it.
+SUCCESS_REASONS = frozenset(
+    {"finished", "closespider_timeout", "closespider_itemcount", "closespider_pagecount"}
+)
+
+
+class Command(ScrapyCrawlCommand):
+    def __init__(self) -> None:
+        super().__init__()
+        self._crawlers: list[Crawler] = []
+
+    def _create_crawler(self, spidercls: type[Spider] | str) -> Crawler:
+        crawler = super()._create_crawler(spidercls)
+        self._crawlers.append(crawler)
+        return crawler
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().run(args, opts)
+        for crawler in self._crawlers:
+            stats = crawler.stats.get_stats() if crawler.stats else {}
+            reason = stats.get("finish_reason")
+            if reason not in SUCCESS_REASONS:
+                self.exitcode = 1
+                detail = stats.get("database/error")
+                print(
+                    f"error: the crawl ended with {reason!r}" + (f": {detail}" if detail else ""),
+                    file=sys.stderr,
+                )

@@ -1,0 +1,155 @@
+"""`scrapy export -o FILE [-t csv|jsonl]`: write the archive to a CSV or JSON Lines file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from scrapy.commands import ScrapyCommand
+
+from storage.db import DEFAULT_DATABASE_URL, StorageError, open_database, session_factory
+from storage.export import FORMATS, export_articles
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator
+
+_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".jl": "jsonl"}
+_USAGE_EXITCODE = 2  # as argparse and `scrapy` itself use for bad options
+
+
+class _Failure(Exception):
+    """A problem to report as one "error: ..." line, without a traceback."""
+
+    def __init__(self, message: str, exitcode: int = 1) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    # Progress and errors are this command's own stderr output; no Scrapy log.
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "-o FILE [-t csv|jsonl]"
+
+    def short_desc(self) -> str:
+        return "Export the archived articles to CSV or JSON Lines"
+
+    def long_desc(self) -> str:
+        return (
+            "Export every article stored in DATABASE_URL, in the order they were first "
+            "stored. CSV is UTF-8 with a BOM, so that Excel shows the Chinese text, and "
+            "joins tags and page URLs with '|'. FILE is replaced only once the export "
+            "has succeeded."
+        )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument(
+            "-o", "--output", metavar="FILE", help="file to write, or - for standard output"
+        )
+        parser.add_argument(
+            "-t",
+            "--format",
+            metavar="FORMAT",
+            help="csv or jsonl; by default taken from FILE's extension (.csv, .jsonl, .jl)",
+        )
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        database_url = self.settings.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        try:
+            if args:
+                raise _Failure(f"unexpected arguments: {' '.join(args)}", _USAGE_EXITCODE)
+            fmt = _choose_format(opts.output, opts.format)
+            if opts.output == "-":
+                count = _export_to_stdout(database_url, fmt)
+            else:
+                count = _export_to_file(database_url, Path(opts.output), fmt)
+        except (_Failure, StorageError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = exc.exitcode if isinstance(exc, _Failure) else 1
+        except BrokenPipeError:
+            # The reader went away (`... | head`): stop quietly, as Unix tools do,
+            # and keep Python from failing again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            self.exitcode = 1
+        else:
+            where = "standard output" if opts.output == "-" else opts.output
+            print(f"exported {count} articles to {where}", file=sys.stderr)
+
+
+def _choose_format(output: str | None, requested: str | None) -> str:
+    if output is None:
+        raise _Failure("missing -o FILE (use -o - for standard output)", _USAGE_EXITCODE)
+    if requested is not None:
+        if requested.lower() not in FORMATS:
+            raise _Failure(f"unknown format {requested!r}: use -t csv or -t jsonl", _USAGE_EXITCODE)
+        return requested.lower()
+    if output == "-":
+        raise _Failure("-o - needs the format: add -t csv or -t jsonl", _USAGE_EXITCODE)
+    fmt = _SUFFIX_FORMATS.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise _Failure(
+            f"cannot tell the format of {output}: name it .csv, .jsonl or .jl, or add -t",
+            _USAGE_EXITCODE,
+        )
+    return fmt
+
+
+def _export_to_file(database_url: str, target: Path, fmt: str) -> int:
+    with _replace_on_success(target) as out:
+        return _export(database_url, out, fmt)
+
+
+def _export_to_stdout(database_url: str, fmt: str) -> int:
+    count = _export(database_url, sys.stdout.buffer, fmt)
+    sys.stdout.buffer.flush()
+    return count
+
+
+def _export(database_url: str, out: IO[bytes], fmt: str) -> int:
+    engine = open_database(database_url)
+    try:
+        with session_factory(engine)() as session:
+            return export_articles(session, out, fmt, progress=_report_progress)
+    finally:
+        engine.dispose()
+
+
+def _report_progress(done: int, total: int) -> None:
+    print(f"exporting: {done}/{total} articles", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _replace_on_success(target: Path) -> Iterator[IO[bytes]]:
+    """Write to a temporary file next to `target`, renamed over it only on success.
+
+    A failed or interrupted export thus never leaves a half-written file, and the
+    rename is atomic because both names are on the same file system.
+    """
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        out = partial.open("xb")
+    except OSError as exc:
+        raise _cannot_write(target, exc) from exc
+    try:
+        with out:
+            yield out
+        partial.replace(target)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(target, exc) from exc
+        raise
+
+
+def _cannot_write(target: Path, exc: OSError) -> _Failure:
+    return _Failure(f"cannot write {target}: {exc.strerror or exc}")

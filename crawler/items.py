@@ -1,0 +1,37 @@
+"""The item the spider yields and the pipelines clean, check and store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class ArticleItem:
+    url: str
+    """Canonical article URL: desktop host, page 1, no query or fragment."""
+    title: str = ""
+    category: str = ""
+    published_at: datetime | None = None
+    """Timezone-aware, Beijing time, as the page gives it."""
+    source: str = ""
+    """来源; empty when the page has none."""
+    author: str = ""
+    tags: list[str] = field(default_factory=list)
+    body: str = ""
+    """The document's text: its title line, then one line per paragraph or point."""
+    copyright_notice: str = ""
+    """The 版权声明 lines."""
+    rights_holder: str = ""
+    """Whom the notice names as the holder of the copyright."""
+    site_name: str = ""
+    site_copyright: str = ""
+    icp: str = ""
+    fetched_at: datetime | None = None
+    """UTC: when the bytes behind this item were fetched."""
+    content_hash: str = ""
+    extractor_version: str = ""
+    page_urls: list[str] = field(default_factory=list)
+    """Every page the article was assembled from, in order."""
+    problems: list[str] = field(default_factory=list)
+    """Why the item must not be stored ("reason: detail"); never stored itself."""

@@ -1,0 +1,79 @@
+"""Scrapy settings for the ylwt22 archive.
+
+Every value here can be overridden with ``-s NAME=VALUE``. The defaults are polite to
+the site: one identifying User-Agent, robots.txt obeyed, two requests at a time per
+host, AutoThrottle on, and retries that back off and honour Retry-After.
+"""
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+from storage.db import DEFAULT_DATABASE_URL
+
+try:
+    _VERSION = version("ylwt22-archive")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    _VERSION = "0+unknown"
+
+BOT_NAME = "ylwt22"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+ADDONS = {"crawler.addons.OfflineMirror": 0}
+
+# The site to archive. Its www host and the m. host of its mobile twin are followed.
+SITE_ROOT = "http://www.ylwt22.com/"
+
+# A saved mirror in `wget --mirror` layout (<dir>/<host>/<path>). When set, every
+# request is answered from it and no web host is contacted.
+OFFLINE_MIRROR = None
+
+# --- Politeness ---------------------------------------------------------------------
+USER_AGENT = f"ylwt22-archive/{_VERSION} (archiving crawler; Scrapy)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = 2.0
+RETRY_BACKOFF_MAX = 120.0
+RETRY_AFTER_MAX = 600.0
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
+}
+
+# --- Limits ---------------------------------------------------------------------------
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024  # an article page is ~30 KB; anything this big is not one
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+# No listening ports: a scheduled crawl needs no telnet console or remote-control server.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+
+# --- Items and storage ----------------------------------------------------------------
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanTextPipeline": 100,
+    "pipelines.validate.ValidateArticlePipeline": 200,
+    "pipelines.copyright.CopyrightPipeline": 300,
+    "pipelines.provenance.ProvenancePipeline": 400,
+    "pipelines.store.DatabasePipeline": 900,
+}
+# Any SQLAlchemy URL; the environment's DATABASE_URL is the default, then a SQLite file.
+DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+DATABASE_BATCH_SIZE = 100
+DATABASE_FLUSH_INTERVAL = 5.0
+DATABASE_WRITE_RETRIES = 3
+DATABASE_RETRY_BACKOFF = 1.0
+DATABASE_SPILL_DIR = "data/unsaved"
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

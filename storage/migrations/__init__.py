@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the archive schema (run by storage.db.migrate)."""

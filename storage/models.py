@@ -1,0 +1,100 @@
+"""Database schema of the archive, as SQLAlchemy typed declarative models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Text, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+# The site dates its articles in Beijing time; China has had no DST since 1991,
+# so a fixed offset is exact and needs no tz database.
+BEIJING = timezone(timedelta(hours=8))
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """A timestamp that is stored in UTC and read back as an aware datetime in `zone`.
+
+    PostgreSQL keeps it as `timestamp with time zone`; SQLite has no such type,
+    so it gets naive UTC. Naive datetimes are refused: their instant is unknown.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self, zone: tzinfo = UTC) -> None:
+        super().__init__(timezone=True)
+        self.zone = zone
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give it a timezone")
+        value = value.astimezone(UTC)
+        # SQLite's DATETIME would silently drop the offset; make "UTC" explicit instead.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.zone)
+
+
+# JSON arrays; JSONB on PostgreSQL so they can be indexed and queried with @>.
+StringList = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint and index names keep migrations reproducible.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    # The site's strings have no natural length limit: Text never truncates.
+    type_annotation_map: ClassVar[dict[Any, TypeEngine[Any]]] = {
+        str: Text(),
+        datetime: AwareDateTime(),
+        list[str]: StringList,
+    }
+
+
+class Article(Base):
+    """One archived article: the latest stored version plus when it was seen."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(unique=True, index=True)
+    title: Mapped[str]
+    category: Mapped[str]
+    published_at: Mapped[datetime] = mapped_column(AwareDateTime(BEIJING), index=True)
+    source: Mapped[str]
+    author: Mapped[str]
+    tags: Mapped[list[str]]
+    body: Mapped[str]
+    copyright_notice: Mapped[str]
+    rights_holder: Mapped[str]
+    site_name: Mapped[str]
+    site_copyright: Mapped[str]
+    icp: Mapped[str]
+    # When the stored version was fetched; a re-crawl that finds no change keeps it.
+    fetched_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(index=True)
+    extractor_version: Mapped[str]
+    page_urls: Mapped[list[str]]
+
+    def __repr__(self) -> str:
+        return f"Article(id={self.id!r}, url={self.url!r})"

@@ -1,0 +1,85 @@
+"""Shared test fixtures.
+
+Databases: `sqlite_url` and `pg_url` give a fresh, empty database each; `db_url`
+runs a test once on each, and `engine` and `session` open it migrated.
+PostgreSQL comes from the server named by TEST_DATABASE_URL (superuser, trust
+auth); when it cannot be reached its tests are skipped, except on CI (CI=true),
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from storage.db import open_database, session_factory
+
+PG_SERVER_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'archive.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Engine]:
+    """An autocommit connection to the test server, for CREATE and DROP DATABASE."""
+    engine = create_engine(PG_SERVER_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        shown = engine.url.render_as_string(hide_password=True)
+        first_line = str(exc.orig).strip().splitlines()[0]
+        reason = f"PostgreSQL test server {shown} unreachable (set TEST_DATABASE_URL): {first_line}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: Engine) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex}"
+    with pg_server.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    with pg_server.connect() as connection:
+        # FORCE ends connections a failed test may have left open.
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+_URL_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "pg_url"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database URL; tests using it run once on SQLite and once on PostgreSQL."""
+    url: str = request.getfixturevalue(_URL_FIXTURES[request.param])
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated, empty archive database (on SQLite and on PostgreSQL, as db_url)."""
+    engine = open_database(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with session_factory(engine)() as session:
+        yield session

@@ -1,0 +1,52 @@
+"""Run the project's own `scrapy` commands as a user would: a real process, in the
+project root, with the politeness delays that protect the site switched off."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SEEDS = PROJECT_ROOT / "seeds"
+MIRROR = SEEDS / "mirror"
+
+FAST = (
+    "-s", "AUTOTHROTTLE_ENABLED=False",
+    "-s", "DOWNLOAD_DELAY=0",
+    "-s", "RETRY_BACKOFF_BASE=0",
+    "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
+)  # fmt: skip
+
+
+def scrapy(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", *args],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def crawl(
+    database_url: str,
+    *settings: str,
+    proxy: str | None = None,
+    env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`scrapy crawl ylwt22` into ``database_url``; through ``proxy`` when given."""
+    extra = {"DATABASE_URL": database_url, **(env or {})}
+    if proxy is not None:
+        extra |= {"http_proxy": proxy, "https_proxy": proxy, "no_proxy": "", "NO_PROXY": ""}
+    args = ["crawl", "ylwt22", *FAST, *settings]
+    if data_dir is not None:
+        args += ["-s", f"DATABASE_SPILL_DIR={data_dir / 'unsaved'}"]
+    return scrapy(*args, env=extra)
