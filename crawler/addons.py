@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 _HANDLER = "crawler.handlers.mirror.MirrorDownloadHandler"
@@ -14,7 +16,15 @@ class OfflineMirror:
     politeness delays that protect the site are switched off too, unless the user set
     them on the command line."""
 
+    @staticmethod
+    def check(settings: BaseSettings) -> None:
+        """Fail before the crawl starts, not with an error per request."""
+        mirror = settings.get("OFFLINE_MIRROR")
+        if mirror and not Path(mirror).is_dir():
+            raise UsageError(f"OFFLINE_MIRROR {mirror!r} is not a directory")
+
     def update_settings(self, settings: BaseSettings) -> None:
+        self.check(settings)
         if not settings.get("OFFLINE_MIRROR"):
             return
         _default(settings, "DOWNLOAD_HANDLERS", {"http": _HANDLER, "https": _HANDLER})

@@ -149,3 +149,11 @@ def test_unreachable_database_fails_the_crawl_with_one_clear_line(
         "error: the crawl ended with 'database_error': cannot connect to "
         "postgresql+psycopg://nobody@127.0.0.1:1/none"
     )
+
+
+def test_a_bad_site_root_is_a_usage_error(tmp_path: Path) -> None:
+    result = crawl(f"sqlite:///{tmp_path / 'a.db'}", "-s", "SITE_ROOT=ftp://www.ylwt22.com/")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        " error: SITE_ROOT must be an http(s) URL, got 'ftp://www.ylwt22.com/'"
+    )

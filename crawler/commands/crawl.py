@@ -11,6 +11,10 @@ import sys
 from scrapy import Spider
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.crawler import Crawler
+from scrapy.exceptions import UsageError
+
+from crawler.addons import OfflineMirror
+from crawler.site import Site
 
 # Reasons for which a run has done what was asked of it.
 SUCCESS_REASONS = frozenset(
@@ -29,9 +33,19 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        # Settings that would fail every request fail here, once, before the crawl.
+        OfflineMirror.check(self.settings)
+        try:
+            Site.from_root(self.settings.get("SITE_ROOT"))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
         super().run(args, opts)
         for crawler in self._crawlers:
-            stats = crawler.stats.get_stats() if crawler.stats else {}
+            try:
+                stats = crawler.stats.get_stats()
+            except RuntimeError:  # the crawl never started
+                stats = {}
             reason = stats.get("finish_reason")
             if reason not in SUCCESS_REASONS:
                 self.exitcode = 1

@@ -69,7 +69,7 @@ def parse_list_page(
         # page can be requested at once instead of walking "next" one page at a time.
         implied = [site.list_page_url(url, typeid, n) for n in range(2, page_count + 1)]
     own = site.canonical_list_url(url)
-    others = dict.fromkeys(u for u in (*pager_links, *implied) if u != own)
+    others = dict.fromkeys(u for u in (*implied, *pager_links) if u != own)
     return ListPage(
         url=url,
         article_urls=tuple(dict.fromkeys(u for u in articles if u)),
