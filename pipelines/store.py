@@ -28,6 +28,7 @@ from storage.repository import ArticleRecord, UpsertResult, upsert_articles
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_OUTCOMES = ("new", "updated", "unchanged")
 
 
 def to_record(item: Any) -> ArticleRecord:
@@ -124,8 +125,18 @@ class DatabasePipeline:
             self._ticker.cancel()
         await self.flush()
         if self._engine is not None:
+            if self._failed is None:
+                self._report(self._engine)
             await self._in_thread(self._engine.dispose)
         self._executor.shutdown(wait=True)
+
+    def _report(self, engine: Engine) -> None:
+        counts = {k: self.stats.get_value(f"database/articles_{k}", 0) for k in _OUTCOMES}
+        logger.info(
+            "Stored in %s: %s. Export with: scrapy export -o articles.csv",
+            engine.url.render_as_string(hide_password=True),
+            ", ".join(f"{count} {outcome}" for outcome, count in counts.items()),
+        )
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -173,9 +184,8 @@ class DatabasePipeline:
         raise AssertionError("unreachable")
 
     def _count(self, result: UpsertResult) -> None:
-        self.stats.inc_value("database/articles_new", len(result.new))
-        self.stats.inc_value("database/articles_updated", len(result.updated))
-        self.stats.inc_value("database/articles_unchanged", len(result.unchanged))
+        for outcome in _OUTCOMES:
+            self.stats.inc_value(f"database/articles_{outcome}", len(getattr(result, outcome)))
 
     def _fail(self, error: str) -> None:
         """The database is out of reach for good: say so once and stop the crawl."""
