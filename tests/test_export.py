@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from storage.db import open_database, session_factory
 from storage.export import EXPORT_COLUMNS, export_articles
 from storage.models import BEIJING
 from storage.repository import ArticleRecord, upsert_articles
+from tests.support.records import make_record
 
 PROJECT_ROOT = Path(__file__).parents[1]
 URL = "http://www.ylwt22.com/xindetihui/2023/0825/314577.html"
@@ -32,27 +32,21 @@ CSV_HEADER = ",".join(EXPORT_COLUMNS).encode() + b"\r\n"
 
 
 def article(n: int = 1, **changes: Any) -> ArticleRecord:
+    """Article ``n`` of the export tests, with a body that CSV must quote."""
     url = URL.replace(".html", f"{n}.html")
-    record = ArticleRecord(
-        url=url,
-        title="学习心得体会范文",
-        category="心得体会",
-        published_at=datetime(2023, 12, 24, 18, 32, 2, tzinfo=BEIJING),
-        source="人民网",
-        author="张三",
-        tags=("心得体会", "学习"),
-        body=TRICKY_BODY,
-        copyright_notice="本文来源于网络，版权归原作者所有。",
-        rights_holder="原作者",
-        site_name="十号范文网",
-        site_copyright="Copyright © 十号范文网",
-        icp="京ICP备00000000号",
-        fetched_at=datetime(2024, 1, 20, 3, 0, tzinfo=UTC),
-        content_hash="0" * 64,
-        extractor_version="1",
-        page_urls=(url, url.replace(".html", "_2.html")),
+    return make_record(
+        url,
+        **{
+            "title": "学习心得体会范文",
+            "category": "心得体会",
+            "source": "人民网",
+            "author": "张三",
+            "tags": ("心得体会", "学习"),
+            "body": TRICKY_BODY,
+            "content_hash": "0" * 64,
+            **changes,
+        },
     )
-    return replace(record, **changes)
 
 
 def store(session: Session, *records: ArticleRecord) -> None:
