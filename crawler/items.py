@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -33,5 +34,9 @@ class ArticleItem:
     extractor_version: str = ""
     page_urls: list[str] = field(default_factory=list)
     """Every page the article was assembled from, in order."""
+    template: str = ""
+    """Which rendering the fields were read from: "desktop", "mobile" or "text"."""
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+    """Where each page's bytes came from (a WARC record, a mirror file, a text page)."""
     problems: list[str] = field(default_factory=list)
     """Why the item must not be stored ("reason: detail"); never stored itself."""

@@ -49,6 +49,8 @@ class ArticlePage:
     page_number: int
     page_count: int
     is_article: bool
+    template: str = "desktop"
+    """The rendering the page was read from: "desktop", "mobile" or "text"."""
     title: str = ""
     category: str = ""
     published_at: datetime | None = None
@@ -147,6 +149,7 @@ def assemble_article(
         fetched_at=fetched_at,
         extractor_version=EXTRACTOR_VERSION,
         page_urls=[page.url for page in pages],
+        template=first.template,
         problems=problems,
     )
 
