@@ -13,8 +13,8 @@ _HANDLER = "crawler.handlers.mirror.MirrorDownloadHandler"
 
 class OfflineMirror:
     """Routes http and https to the mirror handler. No host is contacted, so the
-    politeness delays that protect the site are switched off too, unless the user set
-    them on the command line."""
+    politeness delays that protect the site are switched off too, and so is the WARC
+    archive, unless the user set them on the command line."""
 
     @staticmethod
     def check(settings: BaseSettings) -> None:
@@ -31,6 +31,8 @@ class OfflineMirror:
         _default(settings, "AUTOTHROTTLE_ENABLED", False)
         _default(settings, "DOWNLOAD_DELAY", 0)
         _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"))
+        # Nothing is fetched from the web: the mirror itself is the raw copy.
+        _default(settings, "WARC_ENABLED", False)
 
 
 def _default(settings: BaseSettings, name: str, value: Any) -> None:

@@ -47,6 +47,9 @@ RETRY_AFTER_MAX = 600.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Nearest the download handler: archives each response as received, before it is
+    # decompressed, retried or redirected.
+    "crawler.middlewares.warc.WarcMiddleware": 950,
 }
 
 # --- Limits ---------------------------------------------------------------------------
@@ -74,6 +77,15 @@ DATABASE_FLUSH_INTERVAL = 5.0
 DATABASE_WRITE_RETRIES = 3
 DATABASE_RETRY_BACKOFF = 1.0
 DATABASE_SPILL_DIR = "data/unsaved"
+
+# --- Raw web archive ------------------------------------------------------------------
+# Every response fetched, with its request, in WARC/1.0 files (one gzip member per record)
+# named {WARC_PREFIX}-{UTC time}-{serial}-{host}.warc.gz; a new file is started once the
+# current one reaches WARC_MAX_SIZE bytes. Off by default in offline mode.
+WARC_ENABLED = True
+WARC_DIR = "data/warc"
+WARC_PREFIX = "ylwt22"
+WARC_MAX_SIZE = 100 * 1024 * 1024
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -28,17 +28,14 @@ from storage.repository import ArticleRecord, UpsertResult, upsert_articles
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_OUTCOMES = ("new", "updated", "unchanged")
+_OUTCOMES = ("new", "updated", "unchanged", "outranked")
+# Examples of each changed field kept in the stats, to show what a change looked like.
+_EXAMPLES_PER_FIELD = 3
+_EXAMPLE_WIDTH = 60
 
 
 def to_record(item: Any) -> ArticleRecord:
-    adapter = ItemAdapter(item)
-    values: dict[str, Any] = {
-        name: adapter.get(name) for name in ArticleRecord.__dataclass_fields__
-    }
-    values["tags"] = tuple(values["tags"] or ())
-    values["page_urls"] = tuple(values["page_urls"] or ())
-    return ArticleRecord(**values)
+    return ArticleRecord.from_values(ItemAdapter(item).asdict())
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -161,7 +158,8 @@ class DatabasePipeline:
     def _write(self, batch: Sequence[ArticleRecord]) -> UpsertResult:
         assert self._sessions is not None
         with self._sessions.begin() as session:
-            return upsert_articles(session, batch, seen_at=datetime.now(UTC))
+            # Each article was seen when its page was fetched (long ago, for a replay).
+            return upsert_articles(session, batch)
 
     async def _write_with_retries(self, batch: Sequence[ArticleRecord]) -> UpsertResult:
         for attempt in range(self.retries + 1):
@@ -186,6 +184,14 @@ class DatabasePipeline:
     def _count(self, result: UpsertResult) -> None:
         for outcome in _OUTCOMES:
             self.stats.inc_value(f"database/articles_{outcome}", len(getattr(result, outcome)))
+        for url, diff in result.changes.items():
+            for name, (old, new) in diff.items():
+                key = f"database/changed/{name}"
+                self.stats.inc_value(key)
+                examples = self.stats.get_value(f"{key}/examples") or []
+                if len(examples) < _EXAMPLES_PER_FIELD:
+                    examples.append(f"{url}: {_short(old)} -> {_short(new)}")
+                    self.stats.set_value(f"{key}/examples", examples)
 
     def _fail(self, error: str) -> None:
         """The database is out of reach for good: say so once and stop the crawl."""
@@ -206,6 +212,11 @@ class DatabasePipeline:
         path = await self._in_thread(_write_spill, self.spill_dir, batch)
         self.stats.inc_value("database/articles_unsaved", len(batch))
         logger.error("%d articles could not be stored; they are saved in %s", len(batch), path)
+
+
+def _short(value: Any) -> str:
+    text = repr(value.isoformat() if isinstance(value, datetime) else value)
+    return text if len(text) <= _EXAMPLE_WIDTH else text[: _EXAMPLE_WIDTH - 1] + "…"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -34,6 +34,8 @@ EXPORT_COLUMNS: Final = (
     "content_hash",
     "extractor_version",
     "page_urls",
+    "template",
+    "provenance",
 )
 FORMATS: Final = ("csv", "jsonl")
 LIST_SEPARATOR: Final = "|"
@@ -106,7 +108,10 @@ def _jsonl_writer(text: IO[str]) -> RowWriter:
 
 def _csv_cell(value: Any) -> str:
     if isinstance(value, list):
-        return LIST_SEPARATOR.join(value)
+        if all(isinstance(item, str) for item in value):
+            return LIST_SEPARATOR.join(value)
+        # Lists of objects (provenance) keep their structure as compact JSON.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)

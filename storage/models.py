@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Text, TypeDecorator, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -47,7 +47,11 @@ class AwareDateTime(TypeDecorator[datetime]):
 
 
 # JSON arrays; JSONB on PostgreSQL so they can be indexed and queried with @>.
-StringList = JSON().with_variant(JSONB(), "postgresql")
+JsonList = JSON().with_variant(JSONB(), "postgresql")
+
+# When two renderings of one article are stored, the higher one's fields stand: the
+# desktop page is the fullest, a text rendering of it comes next, the mobile page last.
+TEMPLATE_PRECEDENCE = {"desktop": 3, "text": 2, "mobile": 1}
 
 
 class Base(DeclarativeBase):
@@ -65,7 +69,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, TypeEngine[Any]]] = {
         str: Text(),
         datetime: AwareDateTime(),
-        list[str]: StringList,
+        list[str]: JsonList,
     }
 
 
@@ -95,6 +99,10 @@ class Article(Base):
     content_hash: Mapped[str] = mapped_column(index=True)
     extractor_version: Mapped[str]
     page_urls: Mapped[list[str]]
+    # The rendering the fields were read from, a key of TEMPLATE_PRECEDENCE.
+    template: Mapped[str] = mapped_column(server_default="desktop")
+    # Where each page's raw bytes are kept: a WARC record, a mirror file, a text page.
+    provenance: Mapped[list[dict[str, Any]]] = mapped_column(JsonList, server_default=text("'[]'"))
 
     def __repr__(self) -> str:
         return f"Article(id={self.id!r}, url={self.url!r})"

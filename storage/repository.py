@@ -6,16 +6,26 @@ decides what a transaction spans.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, RowMapping, func, insert, select, update
+from sqlalchemy import (
+    Executable,
+    RowMapping,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import Article
+from storage.models import TEMPLATE_PRECEDENCE, Article
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +49,19 @@ class ArticleRecord:
     content_hash: str  # hex sha256 of the normalised body
     extractor_version: str
     page_urls: tuple[str, ...]  # every page the article was assembled from, in order
+    template: str = "desktop"  # the rendering read: a key of TEMPLATE_PRECEDENCE
+    # Where each page's raw bytes are kept (JSON objects: WARC record, mirror file, ...).
+    provenance: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> ArticleRecord:
+        """A record from a mapping with every field (an item, a row); lists become
+        the tuples a frozen record holds, and other keys are ignored."""
+        kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        for name in ("tags", "page_urls", "provenance"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name] or ())
+        return cls(**kwargs)
 
     def __post_init__(self) -> None:
         for name in ("published_at", "fetched_at"):
@@ -54,59 +77,107 @@ class UpsertResult:
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    outranked: list[str] = field(default_factory=list)
+    """The stored row came from a better copy: a higher rendering (the desktop page
+    of an article now met as its mobile page) or a later fetch of the same one
+    (when older saved pages are replayed). Only the seen times moved."""
+    changes: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
+    """For each updated URL, the fields that changed: name -> (stored, new)."""
 
 
-# A new fetch time alone is no change: fetched_at keeps saying when the stored
-# version was fetched.
-_COMPARED_FIELDS = tuple(f.name for f in fields(ArticleRecord) if f.name != "fetched_at")
+# Where the bytes came from and when they were fetched say nothing about the
+# article: new ones alone are no change, and the stored ones keep describing the
+# stored version.
+_COMPARED_FIELDS = tuple(
+    f.name for f in fields(ArticleRecord) if f.name not in {"fetched_at", "provenance"}
+)
 _CONTENT_COLUMNS = tuple(f.name for f in fields(ArticleRecord))
 
 
 def upsert_articles(
-    session: Session, records: Sequence[ArticleRecord], *, seen_at: datetime
+    session: Session, records: Sequence[ArticleRecord], *, seen_at: datetime | None = None
 ) -> UpsertResult:
-    """Store `records`, one row per URL, and tell which were new, updated or unchanged.
+    """Store `records`, one row per URL, and tell which were new, updated, unchanged
+    or outranked (see TEMPLATE_PRECEDENCE).
 
-    Within the batch the last record of a URL wins. New URLs are inserted, changed
-    articles are overwritten, and unchanged ones only get `last_seen_at = seen_at`.
+    Within the batch the last record of a URL wins, unless an earlier one was read
+    from a higher rendering. New URLs are inserted, changed
+    articles are overwritten, and the others only have their sighting recorded.
+    Each record is a sighting of its article at `seen_at`, or when that is None at
+    its own `fetched_at`: first_seen_at and last_seen_at widen to take it in, so that
+    replaying pages saved long ago never moves last_seen_at forward.
     The writes are bulk statements: Article objects already loaded in `session`
     are not refreshed.
     """
-    if seen_at.utcoffset() is None:
+    if seen_at is not None and seen_at.utcoffset() is None:
         raise ValueError("seen_at is a naive datetime; give it a timezone")
-    latest = {record.url: record for record in records}
     result = UpsertResult()
+    latest: dict[str, ArticleRecord] = {}
+    for record in records:
+        # In one batch as across batches: the higher rendering stands, else the later.
+        held = latest.get(record.url)
+        if held is None or _rank(record.template) >= _rank(held.template):
+            latest[record.url] = record
+        if held is not None and _rank(record.template) != _rank(held.template):
+            result.outranked.append(record.url)
     if not latest:
         return result
 
-    columns = [getattr(Article, name) for name in ("id", *_COMPARED_FIELDS)]
+    columns = [getattr(Article, name) for name in ("id", "fetched_at", *_COMPARED_FIELDS)]
     stored = {
         row["url"]: row
         for row in session.execute(select(*columns).where(Article.url.in_(latest))).mappings()
     }
     changed: list[dict[str, Any]] = []
+    sightings: list[dict[str, Any]] = []
     for url, record in latest.items():
         values = _column_values(record)
+        sighting = seen_at or record.fetched_at
         row = stored.get(url)
         if row is None:
             result.new.append(url)
-        elif any(row[name] != values[name] for name in _COMPARED_FIELDS):
-            result.updated.append(url)
         else:
-            result.unchanged.append(url)
-            continue
-        changed.append({**values, "first_seen_at": seen_at, "last_seen_at": seen_at})
+            diff = {
+                name: (row[name], values[name])
+                for name in _COMPARED_FIELDS
+                if row[name] != values[name]
+            }
+            if not diff or not _may_replace(record, row):
+                (result.outranked if diff else result.unchanged).append(url)
+                sightings.append({"b_url": url, "b_seen": sighting})
+                continue
+            result.updated.append(url)
+            result.changes[url] = diff
+        changed.append({**values, "first_seen_at": sighting, "last_seen_at": sighting})
 
     if changed:
         _write_changed(session, changed, stored_ids={url: row["id"] for url, row in stored.items()})
-    if result.unchanged:
-        session.execute(
-            update(Article)
-            .where(Article.url.in_(result.unchanged))
-            .values(last_seen_at=seen_at)
-            .execution_options(synchronize_session=False)
-        )
+    if sightings:
+        session.execute(_record_sighting(), sightings)
     return result
+
+
+def _record_sighting() -> Update:
+    """Widen first_seen_at and last_seen_at of the row at :b_url to take in :b_seen."""
+    table = Article.metadata.tables[Article.__tablename__]
+    seen = bindparam("b_seen", type_=table.c.last_seen_at.type)
+    return (
+        update(table)
+        .where(table.c.url == bindparam("b_url"))
+        .values(
+            first_seen_at=_earlier(seen, table.c.first_seen_at),
+            last_seen_at=_later(seen, table.c.last_seen_at),
+        )
+    )
+
+
+def _earlier(a: Any, b: Any) -> Any:
+    # CASE rather than LEAST/MIN: the one spelling every SQL database reads alike.
+    return case((a < b, a), else_=b)
+
+
+def _later(a: Any, b: Any) -> Any:
+    return case((a > b, a), else_=b)
 
 
 def count_articles(session: Session) -> int:
@@ -131,20 +202,31 @@ def iter_article_rows(session: Session, *, batch_size: int = 1000) -> Iterator[R
     yield from session.execute(statement).mappings()
 
 
+def _rank(template: str) -> int:
+    return TEMPLATE_PRECEDENCE.get(template, 0)
+
+
+def _may_replace(record: ArticleRecord, row: RowMapping) -> bool:
+    """A record replaces a stored row read from a lower rendering, or from the same
+    rendering fetched no later (the same bytes re-extracted, or a newer fetch)."""
+    new, old = _rank(record.template), _rank(row["template"])
+    return new > old or (new == old and record.fetched_at >= row["fetched_at"])
+
+
 def _column_values(record: ArticleRecord) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _CONTENT_COLUMNS}
     # JSON columns hold lists; tuples would never compare equal to what is read back.
     values["tags"] = list(record.tags)
     values["page_urls"] = list(record.page_urls)
+    values["provenance"] = [dict(source) for source in record.provenance]
     return values
 
 
 def _write_changed(
     session: Session, rows: list[dict[str, Any]], *, stored_ids: dict[str, int]
 ) -> None:
-    """Insert or overwrite `rows`; first_seen_at is only ever written by an insert."""
-    overwritten = (*_CONTENT_COLUMNS, "last_seen_at")
-    upsert = _upsert_statement(session.get_bind().dialect.name, overwritten)
+    """Insert or overwrite `rows`, widening the seen times of those already stored."""
+    upsert = _upsert_statement(session.get_bind().dialect.name, _CONTENT_COLUMNS)
     if upsert is not None:
         # ON CONFLICT decides per row, not the classification made before: a
         # concurrent writer may have inserted the URL since, and that is harmless.
@@ -155,7 +237,7 @@ def _write_changed(
     # has to retry its batch.
     new = [row for row in rows if row["url"] not in stored_ids]
     updates = [
-        {"id": stored_ids[row["url"]], **{name: row[name] for name in overwritten}}
+        {"id": stored_ids[row["url"]], **{name: row[name] for name in _CONTENT_COLUMNS}}
         for row in rows
         if row["url"] in stored_ids
     ]
@@ -163,21 +245,48 @@ def _write_changed(
         session.execute(insert(Article), new)
     if updates:
         session.execute(update(Article), updates)
+        session.execute(
+            _record_sighting(),
+            [{"b_url": row["url"], "b_seen": row["last_seen_at"]} for row in rows
+             if row["url"] in stored_ids],
+        )  # fmt: skip
 
 
 def _upsert_statement(dialect: str, overwritten: Sequence[str]) -> Executable | None:
-    """INSERT ... ON CONFLICT (url) DO UPDATE, on the dialects that have it."""
+    """INSERT ... ON CONFLICT (url) DO UPDATE, on the dialects that have it. The
+    update only happens where _may_replace allows it."""
     match dialect:
         case "postgresql":
-            pg_insert = postgresql.insert(Article)
-            return pg_insert.on_conflict_do_update(
-                index_elements=[Article.url],
-                set_={name: pg_insert.excluded[name] for name in overwritten},
-            )
+            # The two dialects' Insert classes share this API but no common type.
+            statement: Any = postgresql.insert(Article)
         case "sqlite":
-            sqlite_insert = sqlite.insert(Article)
-            return sqlite_insert.on_conflict_do_update(
-                index_elements=[Article.url],
-                set_={name: sqlite_insert.excluded[name] for name in overwritten},
-            )
-    return None
+            statement = sqlite.insert(Article)
+        case _:
+            return None
+    new = case(TEMPLATE_PRECEDENCE, value=statement.excluded.template, else_=0)
+    old = case(TEMPLATE_PRECEDENCE, value=Article.template, else_=0)
+    excluded = statement.excluded
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[Article.url],
+        set_={
+            **{name: excluded[name] for name in overwritten},
+            "first_seen_at": _earlier(excluded.first_seen_at, Article.first_seen_at),
+            "last_seen_at": _later(excluded.last_seen_at, Article.last_seen_at),
+        },
+        # _may_replace, in SQL, so that it holds against a concurrent writer too.
+        where=(new > old) | ((new == old) & (excluded.fetched_at >= Article.fetched_at)),
+    )
+    return upsert
+
+
+def iter_provenance(
+    session: Session, *, batch_size: int = 1000
+) -> Iterator[tuple[str, datetime, list[dict[str, Any]]]]:
+    """(url, fetched_at, provenance) of every stored article, in id order: where the
+    raw bytes behind each stored version are kept."""
+    statement = (
+        select(Article.url, Article.fetched_at, Article.provenance)
+        .order_by(Article.id)
+        .execution_options(yield_per=batch_size)
+    )
+    yield from session.execute(statement).tuples()

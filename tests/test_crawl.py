@@ -73,7 +73,7 @@ def test_crawl_through_a_proxy_archives_every_article(
     assert len(site.user_agents) == 1
     assert next(iter(site.user_agents)).startswith("ylwt22-archive/")
     assert "'database/articles_new': 14" in result.stderr
-    assert f"Stored in {sqlite_url}: 14 new, 0 updated, 0 unchanged." in result.stderr
+    assert f"Stored in {sqlite_url}: 14 new, 0 updated, 0 unchanged, 0 outranked." in result.stderr
 
 
 @pytest.mark.postgres

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
+import storage
 from storage.db import (
     StorageError,
     check_connection,
@@ -45,9 +47,8 @@ UNREACHABLE_URL = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
 def stored_record(session: Session, url: str = URL) -> ArticleRecord:
     article = get_article(session, url)
     assert article is not None
-    values = {field.name: getattr(article, field.name) for field in fields(ArticleRecord)}
-    return ArticleRecord(
-        **{**values, "tags": tuple(article.tags), "page_urls": tuple(article.page_urls)}
+    return ArticleRecord.from_values(
+        {field.name: getattr(article, field.name) for field in fields(ArticleRecord)}
     )
 
 
@@ -73,7 +74,12 @@ def test_upsert_tells_new_updated_and_unchanged_apart(session: Session) -> None:
 
     result = store(session, kept, replace(edited, body="修改后的正文"), added, seen_at=LATER)
 
-    assert result == UpsertResult(new=[added.url], updated=[edited.url], unchanged=[kept.url])
+    assert result == UpsertResult(
+        new=[added.url],
+        updated=[edited.url],
+        unchanged=[kept.url],
+        changes={edited.url: {"body": (edited.body, "修改后的正文")}},
+    )
     assert count_articles(session) == 3
 
 
@@ -120,8 +126,13 @@ def _different(value: Any) -> Any:
     return value + "（修订）"
 
 
+# url is the key; fetched_at and provenance describe the bytes, not the article; a
+# change of template is a matter of precedence (tested below).
+NOT_CONTENT = {"url", "fetched_at", "provenance", "template"}
+
+
 @pytest.mark.parametrize(
-    "name", [f.name for f in fields(ArticleRecord) if f.name not in {"url", "fetched_at"}]
+    "name", [f.name for f in fields(ArticleRecord) if f.name not in NOT_CONTENT]
 )
 def test_a_change_in_any_field_is_an_update(session: Session, name: str) -> None:
     record = make_record()
@@ -131,6 +142,56 @@ def test_a_change_in_any_field_is_an_update(session: Session, name: str) -> None
 
     assert store(session, changed, seen_at=LATER).updated == [URL]
     assert getattr(stored_record(session), name) == getattr(changed, name)
+
+
+WARC = {
+    "kind": "warc",
+    "url": URL,
+    "file": "/a.warc.gz",
+    "offset": 0,
+    "length": 9,
+    "record_id": "1",
+}
+
+
+def test_new_bytes_with_the_same_article_keep_the_stored_provenance(session: Session) -> None:
+    store(session, make_record(provenance=(WARC,)))
+    again = make_record(provenance=({**WARC, "offset": 99},), fetched_at=FETCHED + timedelta(1))
+
+    assert store(session, again, seen_at=LATER).unchanged == [URL]
+    assert stored_record(session).provenance == (WARC,)
+    assert stored_record(session).fetched_at == FETCHED
+
+    edited = replace(again, body="修改后的正文")
+    assert store(session, edited, seen_at=LATER).updated == [URL]
+    assert stored_record(session).provenance == edited.provenance
+
+
+@pytest.mark.parametrize("mobile_first", [True, False], ids=["mobile-first", "desktop-first"])
+def test_the_desktop_rendering_wins_whichever_arrives_first(
+    session: Session, mobile_first: bool
+) -> None:
+    desktop = make_record(template="desktop")
+    mobile = make_record(template="mobile", tags=(), icp="", body="手机版正文")
+    first, second = (mobile, desktop) if mobile_first else (desktop, mobile)
+    store(session, first)
+    result = store(session, second, seen_at=LATER)
+
+    assert stored_record(session) == desktop
+    assert (result.updated if mobile_first else result.outranked) == [URL]
+    article = get_article(session, URL)
+    assert article is not None
+    assert article.last_seen_at == LATER
+
+
+def test_a_text_rendering_ranks_between_desktop_and_mobile(session: Session) -> None:
+    store(session, make_record(template="mobile", body="手机版正文"))
+    assert store(session, make_record(template="text"), seen_at=LATER).updated == [URL]
+    assert store(session, make_record(template="mobile"), seen_at=LATER).outranked == [URL]
+    assert store(session, make_record(template="desktop", title="新"), seen_at=LATER).updated == [
+        URL
+    ]
+    assert stored_record(session).template == "desktop"
 
 
 def test_datetimes_come_back_aware_in_their_zones(session: Session) -> None:
@@ -220,6 +281,9 @@ def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
+HEAD = ScriptDirectory(str(Path(storage.__file__).parent / "migrations")).get_current_head()
+
+
 def test_migrating_again_changes_nothing(db_url: str) -> None:
     engine = open_database(db_url)
     with session_factory(engine)() as session:
@@ -229,7 +293,7 @@ def test_migrating_again_changes_nothing(db_url: str) -> None:
     open_database(db_url).dispose()
 
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == HEAD
     with session_factory(engine)() as session:
         assert stored_record(session) == make_record()
     engine.dispose()
@@ -295,3 +359,36 @@ def test_sqlite_connections_wait_for_each_other(sqlite_url: str) -> None:
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_in_one_batch_too_the_desktop_rendering_wins(session: Session) -> None:
+    desktop = make_record(template="desktop")
+    mobile = make_record(template="mobile", tags=(), body="手机版正文")
+    result = store(session, mobile, desktop)
+    assert result.new == [URL]
+    assert result.outranked == [URL]  # the mobile copy, set aside within the batch
+    assert stored_record(session) == desktop
+
+
+def test_replayed_old_pages_widen_the_seen_times_but_never_move_them_forward(
+    session: Session,
+) -> None:
+    store(session, make_record(), seen_at=SEEN)
+    older = make_record(fetched_at=SEEN - timedelta(days=400))
+    assert upsert_articles(session, [older]).unchanged == [URL]  # seen when it was fetched
+    session.commit()
+    article = get_article(session, URL)
+    assert article is not None
+    assert article.first_seen_at == SEEN - timedelta(days=400)
+    assert article.last_seen_at == SEEN
+    assert article.fetched_at == FETCHED
+
+
+def test_an_older_fetch_never_replaces_a_newer_one(session: Session) -> None:
+    store(session, make_record(body="新版正文", fetched_at=FETCHED))
+    older = make_record(body="旧版正文", fetched_at=FETCHED - timedelta(days=30))
+    assert store(session, older, seen_at=LATER).outranked == [URL]
+    assert stored_record(session).body == "新版正文"
+    # The same fetch extracted again (an improved extraction) does replace it.
+    again = make_record(body="新版正文，提取改进", fetched_at=FETCHED)
+    assert store(session, again, seen_at=LATER).updated == [URL]

@@ -1,12 +1,13 @@
 """`scrapy crawl`, exiting non-zero when the crawl did not finish normally.
 
 Scheduled runs (cron, systemd) judge a run by its exit status: a crawl stopped by a
-database error must not look like a success."""
+database error must not look like a success. `replay` and `reextract` build on it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from scrapy import Spider
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
@@ -33,14 +34,29 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        self.check_settings()
+        super().run(args, opts)
+        self.judge()
+
+    def check_settings(self) -> None:
+        """Settings that would fail every request fail here, once, before the crawl."""
         assert self.settings is not None
-        # Settings that would fail every request fail here, once, before the crawl.
         OfflineMirror.check(self.settings)
         try:
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        super().run(args, opts)
+
+    def run_spider(self, name: str, opts: argparse.Namespace, **kwargs: Any) -> Crawler:
+        """Run the project's spider ``name`` to the end, then judge how it ended."""
+        assert self.crawler_process is not None
+        crawler = self._create_crawler(name)
+        self.crawler_process.crawl(crawler, **opts.spargs, **kwargs)
+        self.crawler_process.start()
+        self.judge()
+        return crawler
+
+    def judge(self) -> None:
         for crawler in self._crawlers:
             try:
                 stats = crawler.stats.get_stats()

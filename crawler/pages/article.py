@@ -1,14 +1,15 @@
 """Extraction of article pages: plain code over (url, body bytes, headers).
 
-The spider, offline replay and the tests all call :func:`parse_article_page`; a
-multi-page article is put together with :func:`assemble_article`.
+The spider calls :func:`parse_page`, which reads an HTML page with
+:func:`parse_article_page` and a saved text page with
+:func:`crawler.pages.textpage.parse_text_page`; a multi-page article is put together
+with :func:`assemble_article`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,56 +17,50 @@ from parsel import Selector
 
 from crawler.items import ArticleItem
 from crawler.pages import selectors as css
-from crawler.pages.blocks import Block, clean_line, render_blocks
-from crawler.pages.decode import decode_html
+from crawler.pages.blocks import clean_line, render_blocks
+from crawler.pages.decode import decode_html, header_value
+from crawler.pages.fields import (
+    ArticlePage,
+    drop_editor_intro,
+    icp,
+    notice_lines,
+    parse_datetime,
+    parse_info,
+    site_copyright,
+    unique,
+)
+from crawler.pages.textpage import parse_text_page
 from crawler.site import DEFAULT_SITE, Site
-from storage.models import BEIJING
+
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "ArticlePage",
+    "assemble_article",
+    "parse_article_page",
+    "parse_page",
+]
 
 # Bump when a change to extraction can change what is stored for the same bytes.
-EXTRACTOR_VERSION = "2026.11.1"
+EXTRACTOR_VERSION = "2026.11.2"
 
-
-# "发布时间:2023-12-24 18:32:02 | 作者:… | 来源:…": labelled parts split at "|".
-_INFO_LABELS = {"发布时间": "published", "时间": "published", "日期": "published",
-                "来源": "source", "作者": "author"}  # fmt: skip
-_DATETIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _PAGE_COUNT = re.compile(r"共\s*(\d+)\s*页")
-_ICP = re.compile(r"[\u4e00-\u9fff]{1,2}ICP[备证]\s*\d+\s*号(?:-\d+)?")
-_COPYRIGHT_LINE = re.compile(r"copyright|©", re.IGNORECASE)
-_LABEL = re.compile(r"^\s*([^:：]{1,8})[:：]\s*(.*)$", re.DOTALL)
-_STATEMENT_LABEL = "版权声明"
-_DIGITS = re.compile(r"\d+")
-# How far into page 1 the copy of the document's title may sit: only the editor's
-# one-line introduction comes before it.
-_TITLE_LINE_WINDOW = 3
+# The desktop template first: where a page had both, it is the fuller record.
+_TEMPLATES = (css.DESKTOP, css.MOBILE)
 
 
-@dataclass(frozen=True, slots=True)
-class ArticlePage:
-    """What one page of an article holds. Empty strings and None mean "not on the page"."""
-
-    url: str
-    canonical_url: str | None
-    page_number: int
-    page_count: int
-    is_article: bool
-    template: str = "desktop"
-    """The rendering the page was read from: "desktop", "mobile" or "text"."""
-    title: str = ""
-    category: str = ""
-    published_at: datetime | None = None
-    source: str = ""
-    author: str = ""
-    tags: tuple[str, ...] = ()
-    body_lines: tuple[str, ...] = ()
-    copyright_notice: str = ""
-    site_name: str = ""
-    site_copyright: str = ""
-    icp: str = ""
-    declared_url: str = ""
-    encoding: str = ""
-    problems: tuple[str, ...] = field(default=())
-    """Reasons this page must not be stored as it is (see the validation pipeline)."""
+def parse_page(
+    url: str,
+    body: bytes,
+    headers: Mapping[Any, Any] | None = None,
+    *,
+    site: Site = DEFAULT_SITE,
+) -> ArticlePage:
+    """One page of an article, whichever rendering the response is: a text/plain
+    response is a saved text page, anything else is read as HTML."""
+    media_type = (header_value(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    if media_type == "text/plain":
+        return parse_text_page(url, body, headers, site=site)
+    return parse_article_page(url, body, headers, site=site)
 
 
 def parse_article_page(
@@ -82,7 +77,8 @@ def parse_article_page(
         problems.append(f"undecodable: no charset decodes the page (declared {decoded.declared})")
     sel = Selector(text=decoded.text, base_url=url)
     page_number = ref.page if ref else 1
-    if not sel.css(css.DESKTOP.container) or ref is None:
+    template = next((t for t in _TEMPLATES if sel.css(t.container)), None)
+    if template is None or ref is None:
         return ArticlePage(
             url=url,
             canonical_url=ref.canonical_url if ref else None,
@@ -93,27 +89,30 @@ def parse_article_page(
             problems=(*problems, "not_article: no article template on the page"),
         )
 
-    title = _text(sel.css(css.DESKTOP.title))
-    info = _parse_info(_text(sel.css(css.DESKTOP.info)))
-    footer = _footer_lines(sel)
+    title = _text(sel.css(template.title))
+    info = parse_info(sel.css(template.info).xpath("string()").getall())
+    footer = _lines(sel, template.footer)
     return ArticlePage(
         url=url,
         canonical_url=ref.canonical_url,
         page_number=page_number,
-        page_count=_page_count(sel),
+        page_count=_page_count(sel, template),
         is_article=True,
+        template=template.name,
         title=title,
-        category=_category(sel),
-        published_at=_parse_datetime(info.get("published", "")),
+        category=_category(sel, template),
+        # The mobile template gives the date without a time of day: it is stored as that
+        # day's midnight, Beijing time, which is all the page holds.
+        published_at=parse_datetime(info.get("published", "")),
         source=info.get("source", ""),
         author=info.get("author", ""),
-        tags=_unique(clean_line(t) for t in sel.css(css.DESKTOP.tags).xpath("string()").getall()),
-        body_lines=_body_lines(sel, title, first_page=page_number == 1),
-        copyright_notice=_copyright_notice(sel),
-        site_name=_text(sel.css(css.DESKTOP.footer_site_link)[:1]),
-        site_copyright=next((line for line in footer if _COPYRIGHT_LINE.search(line)), ""),
-        icp=_icp(footer),
-        declared_url=(sel.css(css.DESKTOP.declared_url).attrib.get("href") or "").strip(),
+        tags=_tags(sel, template),
+        body_lines=_body_lines(sel, template, title, first_page=page_number == 1),
+        copyright_notice=notice_lines(_lines(sel, template.copyright_statement)),
+        site_name=_text(sel.css(template.site_name)[:1]),
+        site_copyright=site_copyright(footer),
+        icp=icp(footer),
+        declared_url=(sel.css(template.declared_url).attrib.get("href") or "").strip(),
         encoding=decoded.encoding,
         problems=tuple(problems),
     )
@@ -158,42 +157,32 @@ def _text(selection: Any) -> str:
     return clean_line(" ".join(selection.xpath("string()").getall()))
 
 
-def _unique(values: Any) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v for v in values if v))
+def _lines(sel: Selector, selector: str) -> list[str]:
+    """The lines a reader sees in the first element ``selector`` matches."""
+    found = sel.css(selector)
+    if not found:
+        return []
+    return [line for block in render_blocks(found[0].root) for line in block.lines]
 
 
-def _parse_info(text: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in text.split("|"):
-        match = _LABEL.match(part)
-        if match and (key := _INFO_LABELS.get(clean_line(match[1]))):
-            found.setdefault(key, clean_line(match[2]))
-    return found
-
-
-def _parse_datetime(text: str) -> datetime | None:
-    match = _DATETIME.search(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
-    try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=BEIJING)
-    except ValueError:
-        return None  # e.g. 2023-02-30: a broken date is no date
-
-
-def _category(sel: Selector) -> str:
+def _category(sel: Selector, template: css.ArticleSelectors) -> str:
     # 首页 > 党团工作 > : the last link that is not the home page is the category.
     names = [
         _text(link)
-        for link in sel.css(css.DESKTOP.breadcrumb_links)
+        for link in sel.css(template.category_links)
         if (link.attrib.get("href") or "").strip() not in {"/", "", "./"}
     ]
     return names[-1] if names else ""
 
 
-def _page_count(sel: Selector) -> int:
-    pager = sel.css(css.DESKTOP.pager)
+def _tags(sel: Selector, template: css.ArticleSelectors) -> tuple[str, ...]:
+    if template.tags is None:
+        return ()
+    return unique(clean_line(t) for t in sel.css(template.tags).xpath("string()").getall())
+
+
+def _page_count(sel: Selector, template: css.ArticleSelectors) -> int:
+    pager = sel.css(template.pager)
     if not pager:
         return 1
     if match := _PAGE_COUNT.search(_text(pager)):
@@ -202,56 +191,14 @@ def _page_count(sel: Selector) -> int:
     return max(numbers, default=1)
 
 
-def _body_lines(sel: Selector, title: str, *, first_page: bool) -> tuple[str, ...]:
-    content = sel.css(css.DESKTOP.content)
+def _body_lines(
+    sel: Selector, template: css.ArticleSelectors, title: str, *, first_page: bool
+) -> tuple[str, ...]:
+    content = sel.css(template.content)
     if not content:
         return ()
-    root = content[0].root
     noise = {node.root for node in content[0].css(css.CONTENT_NOISE)}
-    blocks = render_blocks(root, noise)
+    blocks = render_blocks(content[0].root, noise)
     if first_page:
-        blocks = _drop_editor_intro(blocks, title)
+        blocks = drop_editor_intro(blocks, title)
     return tuple(line for block in blocks for line in block.lines)
-
-
-def _drop_editor_intro(blocks: list[Block], title: str) -> list[Block]:
-    """On page 1 the body opens with the editor's line (下面是小编为大家整理的…), then a
-    centred bold copy of the document's title. Everything before that title copy is the
-    site's, not the document's. Only the structure decides: no words are matched."""
-    for index, block in enumerate(blocks[:_TITLE_LINE_WINDOW]):
-        if _is_title_copy(block, title):
-            return blocks[index:]
-    return blocks
-
-
-def _is_title_copy(block: Block, title: str) -> bool:
-    if len(block.lines) != 1 or block.indented:
-        return False
-    if block.centred:
-        return True
-    # Bold but not centred: it must be the page's title, give or take the year, which
-    # the site moves on when it re-dates a document.
-    return block.emphasised and _DIGITS.sub("#", block.lines[0]) == _DIGITS.sub("#", title)
-
-
-def _copyright_notice(sel: Selector) -> str:
-    statement = sel.css(css.DESKTOP.copyright_statement)
-    if not statement:
-        return ""
-    lines = [line for block in render_blocks(statement[0].root) for line in block.lines]
-    # The first line is the "版权声明:" label, possibly with the first clause after it.
-    if lines and (match := _LABEL.match(lines[0])) and clean_line(match[1]) == _STATEMENT_LABEL:
-        lines = [match[2], *lines[1:]] if match[2].strip() else lines[1:]
-    return "\n".join(lines)
-
-
-def _footer_lines(sel: Selector) -> list[str]:
-    footer = sel.css(css.DESKTOP.footer)
-    if not footer:
-        return []
-    return [line for block in render_blocks(footer[0].root) for line in block.lines]
-
-
-def _icp(footer: list[str]) -> str:
-    match = _ICP.search("\n".join(footer))
-    return clean_line(match[0]) if match else ""

@@ -11,35 +11,59 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ArticleSelectors:
+    name: str
+    """The template's name, stored with each article read from it."""
     container: str
     """Present on every article page of this template: tells an article from anything else."""
     title: str
-    breadcrumb_links: str
+    category_links: str
+    """The last of these that is not the home page names the category."""
     info: str
+    """Labelled parts (发布时间:…, 来源:…): "|"-separated inside one element, or one per element."""
     content: str
     pager: str
-    tags: str
-    copyright_block: str
+    tags: str | None
+    """None: the template shows no tags."""
     copyright_statement: str
     declared_url: str
+    """An element whose href is the URL the page gives for itself."""
     footer: str
-    footer_site_link: str
+    site_name: str
 
 
 # The desktop template (www host).
 DESKTOP = ArticleSelectors(
+    name="desktop",
     container="div.article",
     title="div.article h1.title",
-    breadcrumb_links="div.place a",
+    category_links="div.place a",
     info="div.article div.info",
     content="div.article div.content",
     pager="div.dede_pages ul.pagelist",
     tags="div.tags a",
-    copyright_block="div.copyright",
     copyright_statement="div.copyright p.statement",
     declared_url="div.copyright a[href]",
     footer="div.footer",
-    footer_site_link="div.footer a[href='/']",
+    site_name="div.footer a[href='/']",
+)
+
+# The mobile template (m. host). It shows less than the desktop one: the date without a
+# time of day, no tags, no ICP number, and only line 2 of the 版权声明, in one box with
+# the 本文链接 line. DedeCMS writes the pager's <li> items itself; the snapshot has no
+# multi-page mobile article, so only the list is matched, not its wrapper.
+MOBILE = ArticleSelectors(
+    name="mobile",
+    container="article.m-article",
+    title="article.m-article h1",
+    category_links="header.m-top a.m-back",
+    info="article.m-article div.m-info span",
+    content="article.m-article div.m-content",
+    pager="article.m-article ul.pagelist",
+    tags=None,
+    copyright_statement="article.m-article div.m-copyright",
+    declared_url="link[rel=canonical]",
+    footer="footer.m-foot",
+    site_name="header.m-top a.m-logo",
 )
 
 # Inside the body: elements that are the site's furniture, never the document's text.

@@ -7,6 +7,7 @@ decided there, and whether an item is stored is decided by the pipelines.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.items import ArticleItem
-from crawler.pages.article import ArticlePage, assemble_article, parse_article_page
+from crawler.pages.article import ArticlePage, assemble_article, parse_page
 from crawler.pages.listing import category_urls, parse_list_page, parse_sitemap
 from crawler.site import Site
 
@@ -71,34 +72,31 @@ class Ylwt22Spider(scrapy.Spider):
         for url in links.article_urls:
             yield self.article_request(url)
 
-    def article_request(self, url: str) -> scrapy.Request:
+    def article_request(self, url: str, **kwargs: Any) -> scrapy.Request:
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.article_page_failed,
-            cb_kwargs={"pages": (), "first_fetched_at": None},
+            cb_kwargs={"partial": PartialArticle()},
+            **kwargs,
         )
 
     def parse_article(
-        self,
-        response: Response,
-        pages: tuple[ArticlePage, ...],
-        first_fetched_at: datetime | None,
+        self, response: Response, partial: PartialArticle
     ) -> Iterator[scrapy.Request | ArticleItem]:
-        page = parse_article_page(response.url, response.body, response.headers, site=self.site)
-        pages = (*pages, page)
-        first_fetched_at = first_fetched_at or fetched_at(response)
-        first = pages[0]
-        if page.is_article and first.canonical_url and len(pages) < first.page_count:
+        page = parse_page(response.url, response.body, response.headers, site=self.site)
+        partial = partial.add(page, fetched_at(response), response.meta.get("provenance"))
+        first = partial.pages[0]
+        if page.is_article and first.canonical_url and len(partial.pages) < first.page_count:
             # A multi-page article is one item: fetch its pages in order, then assemble.
             yield scrapy.Request(
-                self.site.article_page_url(first.canonical_url, len(pages) + 1),
+                self.site.article_page_url(first.canonical_url, len(partial.pages) + 1),
                 callback=self.parse_article,
                 errback=self.article_page_failed,
-                cb_kwargs={"pages": pages, "first_fetched_at": first_fetched_at},
+                cb_kwargs={"partial": partial},
             )
             return
-        yield assemble_article(pages, fetched_at=first_fetched_at)
+        yield partial.assemble()
 
     def article_page_failed(self, failure: Failure) -> Iterator[ArticleItem]:
         """A page could not be fetched. For a later page of a multi-page article, hand
@@ -107,10 +105,32 @@ class Ylwt22Spider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         self.logger.warning("Could not fetch %s: %s", request.url, failure.getErrorMessage())
         self.crawler.stats.inc_value("article/fetch_failed")
-        pages: tuple[ArticlePage, ...] = request.cb_kwargs.get("pages", ())
-        if pages:
-            yield assemble_article(
-                pages,
-                fetched_at=request.cb_kwargs.get("first_fetched_at"),
-                missing_pages=[request.url],
-            )
+        partial: PartialArticle = request.cb_kwargs["partial"]
+        if partial.pages:
+            yield partial.assemble(missing_pages=[request.url])
+
+
+@dataclass(frozen=True, slots=True)
+class PartialArticle:
+    """The pages of one article fetched so far, with where and when each was fetched."""
+
+    pages: tuple[ArticlePage, ...] = ()
+    fetched_at: datetime | None = None
+    """When its first page was fetched: the article's fetch time."""
+    provenance: tuple[dict[str, Any], ...] = ()
+
+    def add(
+        self, page: ArticlePage, fetched: datetime, provenance: dict[str, Any] | None
+    ) -> PartialArticle:
+        return PartialArticle(
+            pages=(*self.pages, page),
+            fetched_at=self.fetched_at or fetched,
+            provenance=(*self.provenance, provenance) if provenance else self.provenance,
+        )
+
+    def assemble(self, missing_pages: list[str] | None = None) -> ArticleItem:
+        item = assemble_article(
+            self.pages, fetched_at=self.fetched_at, missing_pages=missing_pages or ()
+        )
+        item.provenance = list(self.provenance)
+        return item

@@ -49,4 +49,19 @@ def crawl(
     args = ["crawl", "ylwt22", *FAST, *settings]
     if data_dir is not None:
         args += ["-s", f"DATABASE_SPILL_DIR={data_dir / 'unsaved'}"]
+        if not any(s.startswith("WARC_DIR=") for s in settings):
+            args += ["-s", f"WARC_DIR={data_dir / 'warc'}"]
+    else:  # the run writes nothing but to the database
+        args += ["-s", "WARC_ENABLED=False"]
     return scrapy(*args, env=extra)
+
+
+def replay(
+    database_url: str, *paths: str | Path, settings: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`scrapy replay PATH...` into ``database_url``."""
+    return scrapy("replay", *settings, *map(str, paths), env={"DATABASE_URL": database_url})
+
+
+def reextract(database_url: str, *settings: str) -> subprocess.CompletedProcess[str]:
+    return scrapy("reextract", *settings, env={"DATABASE_URL": database_url})

@@ -12,12 +12,17 @@ from scrapy.utils.test import get_crawler
 
 from crawler.items import ArticleItem
 from crawler.pages.article import assemble_article, parse_article_page
+from crawler.pages.textpage import parse_text_page
 from crawler.site import DEFAULT_SITE
 from pipelines.clean import CleanTextPipeline
 from pipelines.copyright import CopyrightPipeline
 from pipelines.provenance import ProvenancePipeline
 from pipelines.validate import ValidateArticlePipeline
 from tests.support.crawl import MIRROR, SEEDS
+
+# A saved text rendering of the article at TEXT_PAGE_URL.
+TEXT_PAGE = SEEDS / "pages" / "000_d277e6ad1e30006b.txt"
+TEXT_PAGE_URL = "http://www.ylwt22.com/dangtuangongzuo/2023/1224/320094.html"
 
 
 @cache
@@ -51,6 +56,17 @@ def extract(url: str, body: bytes | None = None) -> ArticleItem:
         response = saved_response(page_url)
         pages.append(parse_article_page(page_url, response.body, response.headers))
     return assemble_article(pages)
+
+
+def extract_text(
+    body: bytes | None = None,
+    *,
+    url: str | None = None,
+    content_type: str = "text/plain",
+) -> ArticleItem:
+    """The item for a saved text page (TEXT_PAGE unless ``body`` is given)."""
+    raw = TEXT_PAGE.read_bytes() if body is None else body
+    return assemble_article([parse_text_page(url, raw, {"Content-Type": content_type})])
 
 
 def through_pipelines(item: ArticleItem) -> ArticleItem:

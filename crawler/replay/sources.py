@@ -1,0 +1,270 @@
+"""Saved pages to replay: found in WARC files, `wget --mirror` trees, saved text pages
+and stand-alone HTML files, or named by the stored articles' provenance.
+
+Each saved page becomes a :class:`Source`: the URL the page had on the site, when it
+was fetched, and how to read its bytes again. Reading the bytes is
+:func:`read_source`'s job; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from parsel import Selector
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+from crawler.pages.decode import decode_html
+from crawler.site import Site
+
+logger = logging.getLogger(__name__)
+
+WARC_SUFFIXES = (".warc", ".warc.gz")
+# When one page was saved more than once, the fullest kind of copy is replayed.
+KIND_PREFERENCE = ("warc", "mirror", "html", "text")
+_DECLARED_URL = re.compile(r"链接地址\s*[:：]\s*(\S+)")
+# Hop-by-hop and encoding headers describe the transfer, not the decoded body served.
+_TRANSFER_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    kind: str
+    """"warc", "mirror", "html" or "text"."""
+    url: str
+    """The page's URL on the site."""
+    path: str
+    fetched_at: datetime
+    offset: int | None = None
+    length: int | None = None
+    record_id: str | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the bytes are, as stored with the article (JSON-ready)."""
+        if self.kind != "warc":
+            return {"kind": self.kind, "url": self.url, "path": self.path}
+        # The same shape as the crawl's WARC writer records.
+        return {"kind": "warc", "url": self.url, "file": self.path, "offset": self.offset,
+                "length": self.length, "record_id": self.record_id}  # fmt: skip
+
+    @classmethod
+    def from_provenance(cls, entry: dict[str, Any], fetched_at: datetime) -> Source:
+        # A WARC record found by the crawl names its file under "file".
+        path = entry.get("path") or entry.get("file")
+        if not path or not entry.get("url") or not entry.get("kind"):
+            raise ValueError(f"incomplete provenance {entry!r}")
+        return cls(
+            kind=entry["kind"],
+            url=entry["url"],
+            path=path,
+            fetched_at=fetched_at,
+            offset=entry.get("offset"),
+            length=entry.get("length"),
+            record_id=entry.get("record_id"),
+        )
+
+
+@dataclass
+class SourceIndex:
+    """Every saved page by URL, plus what was skipped and why."""
+
+    site: Site
+    by_url: dict[str, list[Source]] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, source: Source) -> None:
+        self.by_url.setdefault(source.url, []).append(source)
+
+    def skip(self, reason: str, where: object, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        because = f" ({detail})" if detail else ""
+        logger.warning("Skipped %s: %s%s", where, reason.replace("_", " "), because)
+
+    def lookup(self, url: str) -> Source | None:
+        """The best saved copy of ``url``: the preferred kind, then the latest fetch."""
+        sources = self.by_url.get(url)
+        if not sources:
+            return None
+        return min(sources, key=_preference)
+
+    def first_pages(self) -> list[Source]:
+        """One source per saved first page of an article, in a stable order. Copies of
+        one article from different renderings (desktop, mobile, text) are all kept:
+        storage decides which one's fields stand."""
+        found: list[Source] = []
+        for url in sorted(self.by_url):
+            ref = self.site.article_ref(url)
+            if ref is None or ref.page != 1:
+                continue
+            by_kind: dict[str, Source] = {}
+            for source in self.by_url[url]:
+                best = by_kind.get(source.kind)
+                if best is None or source.fetched_at > best.fetched_at:
+                    by_kind[source.kind] = source
+            found += sorted(by_kind.values(), key=lambda s: KIND_PREFERENCE.index(s.kind))
+        return found
+
+
+def _preference(source: Source) -> tuple[int, float]:
+    return KIND_PREFERENCE.index(source.kind), -source.fetched_at.timestamp()
+
+
+def index_paths(paths: Iterable[str | Path], site: Site) -> SourceIndex:
+    """Index every saved page under ``paths`` (files or directories, any mix)."""
+    index = SourceIndex(site)
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            index.skip("missing_path", path, "no such file or directory")
+        elif path.is_dir():
+            _index_directory(index, path)
+        else:
+            _index_file(index, path)
+    return index
+
+
+def _index_directory(index: SourceIndex, root: Path) -> None:
+    resolved_root = root.resolve()
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            if not path.resolve().is_relative_to(resolved_root):
+                index.skip("outside_directory", path, f"it leads out of {root}")
+                continue
+            _index_file(index, path)
+
+
+def _index_file(index: SourceIndex, path: Path) -> None:
+    name = path.name.lower()
+    if name.endswith(WARC_SUFFIXES):
+        _index_warc(index, path)
+        return
+    url = _mirror_url(path, index.site)
+    if url is not None:
+        if index.site.article_ref(url) is not None:
+            index.add(Source("mirror", url, str(path.resolve()), _mtime(path)))
+        return
+    if name.endswith(".txt"):
+        url = _declared_url(path.read_bytes(), text=True)
+        kind = "text"
+    elif name.endswith((".html", ".htm")):
+        url = _declared_url(path.read_bytes(), text=False)
+        kind = "html"
+    else:
+        index.skip("unknown_file_type", path)
+        return
+    if url is None or index.site.article_ref(url) is None:
+        index.skip("unknown_url", path, "the page names no article URL of the site")
+        return
+    index.add(Source(kind, url, str(path.resolve()), _mtime(path)))
+
+
+def _mirror_url(path: Path, site: Site) -> str | None:
+    """The URL of a file in a `wget --mirror` tree (``.../<host>/<path>``, where the
+    tree or any folder in it may be the path given), or None for a file in no such
+    tree. The nearest folder named for one of the site's hosts is the host."""
+    parts = path.absolute().parts
+    for depth in range(len(parts) - 2, -1, -1):
+        if parts[depth] in site.hosts:
+            return f"http://{parts[depth]}/{'/'.join(parts[depth + 1 :])}"
+    return None
+
+
+def _declared_url(body: bytes, *, text: bool) -> str | None:
+    """The URL a saved page names for itself: its 链接地址 line, or for HTML its
+    canonical link or the 链接地址 anchor."""
+    decoded = decode_html(body, {"Content-Type": "text/plain" if text else "text/html"}).text
+    if not text:
+        sel = Selector(text=decoded)
+        href = sel.css("link[rel=canonical]::attr(href), div.copyright a::attr(href)").get()
+        if href:
+            return href.strip()
+    match = _DECLARED_URL.search(decoded)
+    return match[1] if match else None
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _index_warc(index: SourceIndex, path: Path) -> None:
+    """Index the WARC file's successful responses. A damaged record ends the file's
+    reading there: every whole record before it is kept."""
+    resolved = str(path.resolve())
+    with path.open("rb") as stream:
+        records = ArchiveIterator(stream, check_digests="raise")
+        try:
+            for record in records:
+                if record.rec_type != "response" or record.http_headers is None:
+                    continue
+                status = record.http_headers.get_statuscode()
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                if status != "200" or not url or not index.site.is_site_url(url):
+                    continue
+                offset = records.get_record_offset()
+                records.read_to_end(record)
+                _check_whole(record, offset)
+                index.add(
+                    Source(
+                        "warc",
+                        url,
+                        resolved,
+                        _warc_date(record.rec_headers.get_header("WARC-Date")),
+                        offset=offset,
+                        length=records.get_record_length(),
+                        record_id=record.rec_headers.get_header("WARC-Record-ID"),
+                    )
+                )
+        except (ArchiveLoadFailed, EOFError, OSError, ValueError) as exc:
+            index.skip("damaged_warc_record", path, f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _check_whole(record: Any, offset: int) -> None:
+    # A record cut short (a crash while writing, a partial copy) ends without error
+    # in warcio: only the bytes it still owes tell.
+    if getattr(record.raw_stream, "limit", 0):
+        raise EOFError(f"the record at offset {offset} is cut short")
+
+
+def _warc_date(value: str | None) -> datetime:
+    if not value:
+        raise ValueError("WARC record without WARC-Date")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPage:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def read_source(source: Source) -> SavedPage:
+    """The page's status, headers and body, decoded of any transfer and content
+    encoding, as a download handler hands them to Scrapy."""
+    path = Path(source.path)
+    if source.kind != "warc":
+        content_type = b"text/plain" if source.kind == "text" else b"text/html"
+        return SavedPage(200, [(b"Content-Type", content_type)], path.read_bytes())
+    with path.open("rb") as stream:
+        stream.seek(source.offset or 0)
+        record = next(iter(ArchiveIterator(stream, check_digests="raise")))
+        if record.http_headers is None:
+            raise ArchiveLoadFailed(f"no HTTP response at offset {source.offset} of {path}")
+        body = record.content_stream().read()
+        _check_whole(record, source.offset or 0)
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in record.http_headers.headers
+            if name.lower().encode() not in _TRANSFER_HEADERS
+        ]
+        return SavedPage(int(record.http_headers.get_statuscode()), headers, body)
