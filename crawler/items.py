@@ -11,6 +11,8 @@ from typing import Any
 class ArticleItem:
     url: str
     """Canonical article URL: desktop host, page 1, no query or fragment."""
+    aid: int | None = None
+    """The site's numeric article id, from the URL (DedeCMS calls it aid)."""
     title: str = ""
     category: str = ""
     published_at: datetime | None = None
@@ -38,5 +40,7 @@ class ArticleItem:
     """Which rendering the fields were read from: "desktop", "mobile" or "text"."""
     provenance: list[dict[str, Any]] = field(default_factory=list)
     """Where each page's bytes came from (a WARC record, a mirror file, a text page)."""
+    signature: bytes | None = None
+    """MinHash of the body's text, to find reprints (None for a text too short)."""
     problems: list[str] = field(default_factory=list)
     """Why the item must not be stored ("reason: detail"); never stored itself."""

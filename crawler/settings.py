@@ -68,6 +68,7 @@ ITEM_PIPELINES = {
     "pipelines.validate.ValidateArticlePipeline": 200,
     "pipelines.copyright.CopyrightPipeline": 300,
     "pipelines.provenance.ProvenancePipeline": 400,
+    "pipelines.dedup.DedupPipeline": 500,
     "pipelines.store.DatabasePipeline": 900,
 }
 # Any SQLAlchemy URL; the environment's DATABASE_URL is the default, then a SQLite file.

@@ -48,6 +48,7 @@ def make_engine(url: str) -> Engine:
     if is_sqlite:
         _create_sqlite_folder(parsed)
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
     return engine
 
 
@@ -73,9 +74,12 @@ def migrate(engine: Engine) -> None:
         raise StorageError(f"cannot migrate {_display(engine.url)}: {_reason(exc)}") from exc
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``. On SQLite a session's transaction takes the write lock
+    when it begins, unless it is ``readonly`` (an export, a report): see _begin_sqlite."""
+    bind = engine.execution_options(readonly=True) if readonly else engine
     # Stored objects stay readable after commit, e.g. to report what was saved.
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def open_database(url: str) -> Engine:
@@ -104,7 +108,9 @@ def _create_sqlite_folder(url: URL) -> None:
 def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     # WAL lets readers (exports) run while a crawl writes; busy_timeout makes
     # concurrent writers wait for each other instead of failing with
-    # "database is locked".
+    # "database is locked". The driver's own transaction handling is switched off:
+    # _begin_sqlite begins every transaction itself.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
@@ -112,6 +118,19 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """Begin a writing transaction with the write lock taken at once (IMMEDIATE).
+
+    A transaction that reads first and writes later would otherwise hold a snapshot
+    that another writer's commit makes stale, and SQLite then fails its first write
+    with "database is locked" at once, whatever the busy timeout. Taking the lock
+    first makes writers wait their turn, and what a writer reads (which URLs are
+    stored, which articles are originals) is what it writes against. Read-only
+    sessions begin an ordinary transaction and never block a writer."""
+    readonly = connection.get_execution_options().get("readonly", False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
@@ -138,14 +157,11 @@ def _lock_schema(connection: Connection) -> None:
     Otherwise processes started together all find the schema missing, all try
     to create it, and all but one fail.
     """
-    match connection.dialect.name:
-        case "postgresql":
-            # The transaction-scoped variant is released by the commit or
-            # rollback that ends the upgrade, even if the upgrade fails.
-            connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
-        case "sqlite":
-            # Take the write lock before Alembic reads the current revision.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLite: every transaction begins with the write lock taken (_begin_sqlite).
+    if connection.dialect.name == "postgresql":
+        # The transaction-scoped variant is released by the commit or rollback
+        # that ends the upgrade, even if the upgrade fails.
+        connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
 
 
 def _json_dumps(value: Any) -> str:

@@ -16,6 +16,7 @@ from storage.repository import count_articles, iter_article_rows
 
 EXPORT_COLUMNS: Final = (
     "url",
+    "aid",
     "title",
     "category",
     "published_at",
@@ -36,6 +37,8 @@ EXPORT_COLUMNS: Final = (
     "page_urls",
     "template",
     "provenance",
+    "duplicate_of",
+    "similarity",
 )
 FORMATS: Final = ("csv", "jsonl")
 LIST_SEPARATOR: Final = "|"
@@ -54,8 +57,10 @@ def export_articles(
     *,
     progress: ProgressCallback | None = None,
     progress_every: int = 1000,
+    originals_only: bool = False,
 ) -> int:
-    """Write every article to `out` as `fmt` ("csv" or "jsonl"), in id order.
+    """Write every article to `out` as `fmt` ("csv" or "jsonl"), in id order; with
+    `originals_only`, the reprints of another article left out.
 
     Rows are streamed, so memory stays flat. `progress(done, total)` is called
     every `progress_every` rows and once at the end; `total` is counted at the
@@ -64,7 +69,7 @@ def export_articles(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    total = count_articles(session)
+    total = count_articles(session, originals_only=originals_only)
     # utf-8-sig writes a BOM, without which Excel reads UTF-8 Chinese as mojibake;
     # newline="" leaves line ends to the csv module.
     text = io.TextIOWrapper(
@@ -73,7 +78,8 @@ def export_articles(
     try:
         write_row = _csv_writer(text) if fmt == "csv" else _jsonl_writer(text)
         done = 0
-        for done, row in enumerate(iter_article_rows(session), start=1):
+        rows = iter_article_rows(session, originals_only=originals_only)
+        for done, row in enumerate(rows, start=1):
             write_row(row)
             if progress is not None and done % progress_every == 0:
                 progress(done, total)
@@ -107,6 +113,8 @@ def _jsonl_writer(text: IO[str]) -> RowWriter:
 
 
 def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, list):
         if all(isinstance(item, str) for item in value):
             return LIST_SEPARATOR.join(value)

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Text,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -103,6 +116,27 @@ class Article(Base):
     template: Mapped[str] = mapped_column(server_default="desktop")
     # Where each page's raw bytes are kept: a WARC record, a mirror file, a text page.
     provenance: Mapped[list[dict[str, Any]]] = mapped_column(JsonList, server_default=text("'[]'"))
+    # The site's numeric id from the URL: it orders reprints published the same moment.
+    aid: Mapped[int | None] = mapped_column(BigInteger)
+    # MinHash of the body (storage.dedup); None for a text too short to compare.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # For a reprint: the URL of its original (the copy published first) and the
+    # estimated Jaccard similarity of the two texts. None for an original.
+    duplicate_of: Mapped[str | None] = mapped_column(index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
 
     def __repr__(self) -> str:
         return f"Article(id={self.id!r}, url={self.url!r})"
+
+
+class LshBucket(Base):
+    """The locality-sensitive index of signatures: one row per band of each signature.
+    Articles that share a bucket in any band are candidates to be the same document."""
+
+    __tablename__ = "lsh_buckets"
+
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.dedup import index_signatures, relink
 from storage.models import TEMPLATE_PRECEDENCE, Article
 
 
@@ -52,6 +53,8 @@ class ArticleRecord:
     template: str = "desktop"  # the rendering read: a key of TEMPLATE_PRECEDENCE
     # Where each page's raw bytes are kept (JSON objects: WARC record, mirror file, ...).
     provenance: tuple[Mapping[str, Any], ...] = ()
+    aid: int | None = None  # the site's numeric id, from the URL
+    signature: bytes | None = None  # MinHash of the body, to find reprints (storage.dedup)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> ArticleRecord:
@@ -111,6 +114,7 @@ def upsert_articles(
     """
     if seen_at is not None and seen_at.utcoffset() is None:
         raise ValueError("seen_at is a naive datetime; give it a timezone")
+    _one_writer_at_a_time(session)
     result = UpsertResult()
     latest: dict[str, ArticleRecord] = {}
     for record in records:
@@ -152,9 +156,19 @@ def upsert_articles(
 
     if changed:
         _write_changed(session, changed, stored_ids={url: row["id"] for url, row in stored.items()})
+        _link_duplicates(session, result)
     if sightings:
         session.execute(_record_sighting(), sightings)
     return result
+
+
+def _link_duplicates(session: Session, result: UpsertResult) -> None:
+    """Index the new signatures and relink the groups the stored articles touch."""
+    reindex = result.new + [url for url in result.updated if "signature" in result.changes[url]]
+    if reindex:
+        ids = session.scalars(select(Article.id).where(Article.url.in_(reindex))).all()
+        index_signatures(session, ids)
+    relink(session, result.new + result.updated)
 
 
 def _record_sighting() -> Update:
@@ -180,8 +194,11 @@ def _later(a: Any, b: Any) -> Any:
     return case((a > b, a), else_=b)
 
 
-def count_articles(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(Article)).scalar_one()
+def count_articles(session: Session, *, originals_only: bool = False) -> int:
+    statement = select(func.count()).select_from(Article)
+    if originals_only:
+        statement = statement.where(Article.duplicate_of.is_(None))
+    return session.execute(statement).scalar_one()
 
 
 def get_article(session: Session, url: str) -> Article | None:
@@ -190,16 +207,32 @@ def get_article(session: Session, url: str) -> Article | None:
     return session.execute(statement).scalar_one_or_none()
 
 
-def iter_article_rows(session: Session, *, batch_size: int = 1000) -> Iterator[RowMapping]:
-    """Every stored article as a column-name mapping, in id order, `batch_size` rows at a time.
+def iter_article_rows(
+    session: Session, *, batch_size: int = 1000, originals_only: bool = False
+) -> Iterator[RowMapping]:
+    """Every stored article as a column-name mapping, in id order, `batch_size` rows at a time;
+    with `originals_only`, the reprints left out.
 
     Rows are streamed (a server-side cursor where the database has one), so
     memory stays flat however large the archive grows.
     """
-    statement = (
-        select(Article.__table__).order_by(Article.id).execution_options(yield_per=batch_size)
-    )
-    yield from session.execute(statement).mappings()
+    statement = select(Article.__table__).order_by(Article.id)
+    if originals_only:
+        statement = statement.where(Article.duplicate_of.is_(None))
+    yield from session.execute(statement.execution_options(yield_per=batch_size)).mappings()
+
+
+# Shared by every process that writes to this archive; the value itself is arbitrary.
+_WRITE_LOCK_KEY = 0x796C777432325F32
+
+
+def _one_writer_at_a_time(session: Session) -> None:
+    """Writers take turns, so that two crawls storing reprints of one document at once
+    agree on its original: each sees what the other stored before it. PostgreSQL: a
+    lock held until the transaction ends. SQLite: the transaction began with the
+    database's write lock (storage.db._begin_sqlite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
 
 
 def _rank(template: str) -> int:

@@ -119,6 +119,10 @@ def test_a_changed_article_is_overwritten(session: Session) -> None:
 
 
 def _different(value: Any) -> Any:
+    if value is None:  # the signature: the record's body is too short to have one
+        return bytes(range(256)) * 2
+    if isinstance(value, int):
+        return value + 1
     if isinstance(value, datetime):
         return value + timedelta(seconds=1)
     if isinstance(value, tuple):
@@ -245,10 +249,10 @@ def test_writers_racing_on_one_url_store_one_row(engine: Engine) -> None:
     with sessions() as first, ThreadPoolExecutor(max_workers=1) as pool:
         upsert_articles(first, [make_record()], seen_at=SEEN)  # inserted, not yet committed
         rival_result = pool.submit(rival_writer)
-        # Give the rival time to find the URL missing and to wait for our write lock.
+        # The rival waits for our write lock, then finds the URL stored.
         time.sleep(0.5)
         first.commit()
-        assert rival_result.result(timeout=60).new == [URL]
+        assert rival_result.result(timeout=60).updated == [URL]
 
     with sessions() as session:
         assert count_articles(session) == 1

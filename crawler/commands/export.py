@@ -6,6 +6,7 @@ import os
 import sys
 import uuid
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -16,7 +17,7 @@ from storage.export import FORMATS, export_articles
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 _SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".jl": "jsonl"}
 _USAGE_EXITCODE = 2  # as argparse and `scrapy` itself use for bad options
@@ -37,7 +38,7 @@ class Command(ScrapyCommand):
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "-o FILE [-t csv|jsonl]"
+        return "-o FILE [-t csv|jsonl] [--no-duplicates]"
 
     def short_desc(self) -> str:
         return "Export the archived articles to CSV or JSON Lines"
@@ -61,6 +62,11 @@ class Command(ScrapyCommand):
             metavar="FORMAT",
             help="csv or jsonl; by default taken from FILE's extension (.csv, .jsonl, .jl)",
         )
+        parser.add_argument(
+            "--no-duplicates",
+            action="store_true",
+            help="only the originals: leave out the articles that are reprints of another",
+        )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -69,10 +75,11 @@ class Command(ScrapyCommand):
             if args:
                 raise _Failure(f"unexpected arguments: {' '.join(args)}", _USAGE_EXITCODE)
             fmt = _choose_format(opts.output, opts.format)
+            export = partial(_export, database_url, fmt=fmt, originals_only=opts.no_duplicates)
             if opts.output == "-":
-                count = _export_to_stdout(database_url, fmt)
+                count = _export_to_stdout(export)
             else:
-                count = _export_to_file(database_url, Path(opts.output), fmt)
+                count = _export_to_file(export, Path(opts.output))
         except (_Failure, StorageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = exc.exitcode if isinstance(exc, _Failure) else 1
@@ -104,22 +111,24 @@ def _choose_format(output: str | None, requested: str | None) -> str:
     return fmt
 
 
-def _export_to_file(database_url: str, target: Path, fmt: str) -> int:
+def _export_to_file(export: Callable[[IO[bytes]], int], target: Path) -> int:
     with _replace_on_success(target) as out:
-        return _export(database_url, out, fmt)
+        return export(out)
 
 
-def _export_to_stdout(database_url: str, fmt: str) -> int:
-    count = _export(database_url, sys.stdout.buffer, fmt)
+def _export_to_stdout(export: Callable[[IO[bytes]], int]) -> int:
+    count = export(sys.stdout.buffer)
     sys.stdout.buffer.flush()
     return count
 
 
-def _export(database_url: str, out: IO[bytes], fmt: str) -> int:
+def _export(database_url: str, out: IO[bytes], *, fmt: str, originals_only: bool) -> int:
     engine = open_database(database_url)
     try:
-        with session_factory(engine)() as session:
-            return export_articles(session, out, fmt, progress=_report_progress)
+        with session_factory(engine, readonly=True)() as session:
+            return export_articles(
+                session, out, fmt, progress=_report_progress, originals_only=originals_only
+            )
     finally:
         engine.dispose()
 

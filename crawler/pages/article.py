@@ -123,10 +123,12 @@ def assemble_article(
     *,
     fetched_at: datetime | None = None,
     missing_pages: Sequence[str] = (),
+    site: Site = DEFAULT_SITE,
 ) -> ArticleItem:
     """One item from the pages of one article, in page order. Page-level fields come
     from the first page; the body is every page's body in order."""
     first = pages[0]
+    ref = site.article_ref(first.canonical_url or first.url)
     problems = [p for page in pages for p in page.problems]
     if missing_pages:
         problems.append(f"incomplete_article: could not fetch {', '.join(missing_pages)}")
@@ -134,6 +136,7 @@ def assemble_article(
         problems.append(f"incomplete_article: assembled from page {first.page_number}")
     return ArticleItem(
         url=first.canonical_url or first.url,
+        aid=ref.article_id if ref else None,
         title=first.title,
         category=first.category,
         published_at=first.published_at,

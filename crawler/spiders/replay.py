@@ -65,7 +65,7 @@ class ReplaySpider(Ylwt22Spider):
         index = SourceIndex(self.site)
         engine = open_database(self.settings["DATABASE_URL"])
         try:
-            with session_factory(engine)() as session:
+            with session_factory(engine, readonly=True)() as session:
                 for url, fetched, provenance in iter_provenance(session):
                     if not provenance:
                         index.skip("no_raw_copy", url, "stored before raw pages were kept")

@@ -96,7 +96,7 @@ class Ylwt22Spider(scrapy.Spider):
                 cb_kwargs={"partial": partial},
             )
             return
-        yield partial.assemble()
+        yield partial.assemble(self.site)
 
     def article_page_failed(self, failure: Failure) -> Iterator[ArticleItem]:
         """A page could not be fetched. For a later page of a multi-page article, hand
@@ -107,7 +107,7 @@ class Ylwt22Spider(scrapy.Spider):
         self.crawler.stats.inc_value("article/fetch_failed")
         partial: PartialArticle = request.cb_kwargs["partial"]
         if partial.pages:
-            yield partial.assemble(missing_pages=[request.url])
+            yield partial.assemble(self.site, missing_pages=[request.url])
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +128,9 @@ class PartialArticle:
             provenance=(*self.provenance, provenance) if provenance else self.provenance,
         )
 
-    def assemble(self, missing_pages: list[str] | None = None) -> ArticleItem:
+    def assemble(self, site: Site, missing_pages: list[str] | None = None) -> ArticleItem:
         item = assemble_article(
-            self.pages, fetched_at=self.fetched_at, missing_pages=missing_pages or ()
+            self.pages, fetched_at=self.fetched_at, missing_pages=missing_pages or (), site=site
         )
         item.provenance = list(self.provenance)
         return item

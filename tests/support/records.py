@@ -18,6 +18,7 @@ def make_record(url: str = URL, **changes: Any) -> ArticleRecord:
     body = "一、提高政治站位\n二、狠抓工作落实，推动“青年大学习”走深走实"
     record = ArticleRecord(
         url=url,
+        aid=320094,
         title="2023年团委工作总结",
         category="党团工作",
         published_at=datetime(2023, 12, 24, 18, 32, 2, tzinfo=BEIJING),
