@@ -3,7 +3,9 @@ not a reprint, the order of arrival, and two writers at once."""
 
 from __future__ import annotations
 
+import csv
 import multiprocessing
+import random
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from storage.db import open_database, session_factory
 from storage.models import BEIJING, Article
 from storage.repository import ArticleRecord, upsert_articles
 from tests.support.crawl import MIRROR, replay, scrapy
+from tests.support.dedup_set import build
 from tests.support.pages import expected_records
 from tests.support.records import make_record
 from tests.test_crawl import assert_ok
@@ -156,7 +159,6 @@ def test_the_snapshots_reprint_is_linked_in_a_crawl(sqlite_url: str) -> None:
 def test_export_carries_the_links_and_can_leave_reprints_out(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    import csv
 
     assert_ok(replay(sqlite_url, MIRROR))
     everything, originals = tmp_path / "all.csv", tmp_path / "originals.csv"
@@ -222,9 +224,6 @@ def test_two_processes_storing_reprints_at_once_agree_on_the_original(db_url: st
 
 
 def test_the_archive_links_the_labelled_set_in_any_order_of_arrival(db_url: str) -> None:
-    import random
-
-    from tests.support.dedup_set import build
 
     docs, pairs = build()
     arrivals = list(docs)

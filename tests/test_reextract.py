@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from sqlalchemy import update
@@ -61,7 +62,6 @@ def test_reextraction_with_nothing_changed_changes_nothing(sqlite_url: str) -> N
 def test_a_raw_page_that_is_gone_is_reported_and_its_row_kept(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    import shutil
 
     mirror = tmp_path / "mirror"
     shutil.copytree(MIRROR, mirror)

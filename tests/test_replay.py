@@ -3,17 +3,20 @@ bad inputs reported, counted and skipped."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.support.crawl import MIRROR, PROJECT_ROOT, replay
+from tests.support.crawl import MIRROR, PROJECT_ROOT, crawl, replay, scrapy
 from tests.support.pages import TEXT_PAGE, TEXT_PAGE_URL, expected, expected_records
+from tests.support.siteproxy import SiteProxy
 from tests.test_crawl import FIELDS, assert_archive_matches_expected, assert_ok, stored
 
 MOBILE = MIRROR / "m.ylwt22.com/dangtuangongzuo/2023/1224/320094.html"
@@ -143,49 +146,41 @@ def test_replay_is_deterministic(sqlite_url: str, tmp_path: Path) -> None:
             assert getattr(first[url], name) == getattr(second[url], name), (url, name)
 
 
-def connections(log: Path) -> list[dict[str, str]]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def test_replay_contacts_no_web_host(sqlite_url: str, tmp_path: Path) -> None:
-    import subprocess
-
+def replay_watched(
+    database_url: str, tmp_path: Path, *paths: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, str]]]:
+    """`scrapy replay`, and every connection or name lookup Python made during it."""
     log = tmp_path / "network.jsonl"
     result = subprocess.run(
-        [sys.executable, "tests/support/nonet.py", str(log), "replay", str(MIRROR), str(TEXT_PAGE)],
+        [sys.executable, "tests/support/nonet.py", str(log), "replay", *map(str, paths)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": sqlite_url, "http_proxy": "http://127.0.0.1:9"},
+        env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+    events = log.read_text().splitlines() if log.exists() else []
+    return result, [json.loads(line) for line in events]
+
+
+def test_replay_contacts_no_web_host(sqlite_url: str, tmp_path: Path) -> None:
+    # A proxy is offered: nothing may use it.
+    result, network = replay_watched(
+        sqlite_url, tmp_path, MIRROR, TEXT_PAGE, env={"http_proxy": "http://127.0.0.1:9"}
+    )
     assert_ok(result)
     assert len(stored(sqlite_url)) == len(expected_records())
-    # Not a connection, not a name lookup: SQLite is a file.
-    assert connections(log) == []
+    assert network == []  # not a connection, not a name lookup: SQLite is a file
 
 
 @pytest.mark.postgres
 def test_with_postgresql_the_database_is_the_only_connection(pg_url: str, tmp_path: Path) -> None:
-    import subprocess
-
-    log = tmp_path / "network.jsonl"
-    result = subprocess.run(
-        [sys.executable, "tests/support/nonet.py", str(log), "replay", str(MIRROR)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": pg_url},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result, network = replay_watched(pg_url, tmp_path, MIRROR)
     assert_ok(result)
     assert len(stored(pg_url)) == len(expected_records())
     # libpq opens the database connection below Python; nothing else connects at all.
-    assert connections(log) == []
+    assert network == []
 
 
 # --- bad input -------------------------------------------------------------------------
@@ -236,9 +231,6 @@ def test_replay_needs_a_path(sqlite_url: str) -> None:
 
 
 def export_rows(database_url: str, tmp_path: Path, name: str) -> list[dict[str, str]]:
-    import csv
-
-    from tests.support.crawl import scrapy
 
     out = tmp_path / f"{name}.csv"
     assert_ok(scrapy("export", "-o", str(out), env={"DATABASE_URL": database_url}))
@@ -247,8 +239,6 @@ def export_rows(database_url: str, tmp_path: Path, name: str) -> list[dict[str, 
 
 
 def test_crawl_then_replay_its_warc_gives_the_same_export(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.support.crawl import crawl
-    from tests.support.siteproxy import SiteProxy
 
     with SiteProxy(MIRROR) as site:
         assert_ok(crawl(sqlite_url, proxy=site.url, data_dir=tmp_path))
@@ -278,8 +268,6 @@ def test_crawl_then_replay_its_warc_gives_the_same_export(sqlite_url: str, tmp_p
 def test_a_damaged_warc_keeps_its_whole_records_and_the_rest_replays(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    from tests.support.crawl import crawl
-    from tests.support.siteproxy import SiteProxy
 
     with SiteProxy(MIRROR) as site:
         assert_ok(crawl(sqlite_url, proxy=site.url, data_dir=tmp_path))
