@@ -159,7 +159,6 @@ def test_the_snapshots_reprint_is_linked_in_a_crawl(sqlite_url: str) -> None:
 def test_export_carries_the_links_and_can_leave_reprints_out(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-
     assert_ok(replay(sqlite_url, MIRROR))
     everything, originals = tmp_path / "all.csv", tmp_path / "originals.csv"
     env = {"DATABASE_URL": sqlite_url}
@@ -224,7 +223,6 @@ def test_two_processes_storing_reprints_at_once_agree_on_the_original(db_url: st
 
 
 def test_the_archive_links_the_labelled_set_in_any_order_of_arrival(db_url: str) -> None:
-
     docs, pairs = build()
     arrivals = list(docs)
     random.Random(7).shuffle(arrivals)  # originals often after their reprints

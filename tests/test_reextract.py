@@ -62,7 +62,6 @@ def test_reextraction_with_nothing_changed_changes_nothing(sqlite_url: str) -> N
 def test_a_raw_page_that_is_gone_is_reported_and_its_row_kept(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-
     mirror = tmp_path / "mirror"
     shutil.copytree(MIRROR, mirror)
     assert_ok(replay(sqlite_url, mirror))

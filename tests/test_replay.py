@@ -231,7 +231,6 @@ def test_replay_needs_a_path(sqlite_url: str) -> None:
 
 
 def export_rows(database_url: str, tmp_path: Path, name: str) -> list[dict[str, str]]:
-
     out = tmp_path / f"{name}.csv"
     assert_ok(scrapy("export", "-o", str(out), env={"DATABASE_URL": database_url}))
     with out.open(encoding="utf-8-sig", newline="") as handle:
@@ -239,7 +238,6 @@ def export_rows(database_url: str, tmp_path: Path, name: str) -> list[dict[str, 
 
 
 def test_crawl_then_replay_its_warc_gives_the_same_export(sqlite_url: str, tmp_path: Path) -> None:
-
     with SiteProxy(MIRROR) as site:
         assert_ok(crawl(sqlite_url, proxy=site.url, data_dir=tmp_path))
     warcs = sorted((tmp_path / "warc").glob("*.warc.gz"))
@@ -268,7 +266,6 @@ def test_crawl_then_replay_its_warc_gives_the_same_export(sqlite_url: str, tmp_p
 def test_a_damaged_warc_keeps_its_whole_records_and_the_rest_replays(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-
     with SiteProxy(MIRROR) as site:
         assert_ok(crawl(sqlite_url, proxy=site.url, data_dir=tmp_path))
     (warc,) = sorted((tmp_path / "warc").glob("*.warc.gz"))
