@@ -1,4 +1,5 @@
-"""Offline mode: with ``OFFLINE_MIRROR`` set, the same spider runs on a saved mirror."""
+"""Add-ons that decide settings from others: offline mode (``OFFLINE_MIRROR``, the same
+spider on a saved mirror) and the crawl rate (``CRAWL_RATE``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,47 @@ class OfflineMirror:
         _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"))
         # Nothing is fetched from the web: the mirror itself is the raw copy.
         _default(settings, "WARC_ENABLED", False)
+        # A mirror's robots.txt Crawl-delay was meant for the site, not for a folder.
+        _default(settings, "ROBOTSTXT_CRAWL_DELAY_MAX", 0)
+
+
+class CrawlRate:
+    """``CRAWL_RATE``: the most requests per second to any one host, turned into
+    Scrapy's own settings: ``DOWNLOAD_DELAY = 1 / CRAWL_RATE`` without jitter, and one
+    request in flight per host. AutoThrottle never goes below ``DOWNLOAD_DELAY``, so it
+    may slow down but never exceeds the rate. A concurrency or jitter given on the
+    command line stands, and so does a longer ``DOWNLOAD_DELAY``; a shorter one is
+    raised."""
+
+    @staticmethod
+    def check(settings: BaseSettings) -> float | None:
+        """CRAWL_RATE as a number, None when unset; a UsageError when it is no rate."""
+        given = settings.get("CRAWL_RATE")
+        if given is None or given == "":
+            return None
+        try:
+            rate = float(given)
+        except (TypeError, ValueError):
+            rate = float("nan")
+        if not rate > 0:  # NaN included
+            raise UsageError(f"CRAWL_RATE must be requests per second above 0, got {given!r}")
+        return rate
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        rate = self.check(settings)
+        if rate is None:
+            return
+        _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", 1)
+        _default(settings, "DOWNLOAD_DELAY_JITTER", 0.0)
+        jitter = settings.getfloat("DOWNLOAD_DELAY_JITTER")
+        if jitter >= 1:
+            raise UsageError(f"CRAWL_RATE needs DOWNLOAD_DELAY_JITTER below 1, got {jitter}")
+        # A slot waits DOWNLOAD_DELAY * (1 ± jitter): the shortest draw is the rate's gap.
+        delay = 1 / rate / (1 - jitter)
+        _default(settings, "DOWNLOAD_DELAY", delay)
+        _raise_to(settings, "DOWNLOAD_DELAY", delay)
+        # AutoThrottle's maximum wins over its minimum: it must leave room for the delay.
+        _raise_to(settings, "AUTOTHROTTLE_MAX_DELAY", delay)
 
 
 def _default(settings: BaseSettings, name: str, value: Any) -> None:
@@ -40,3 +82,10 @@ def _default(settings: BaseSettings, name: str, value: Any) -> None:
     # defaults this mode replaces; a value given on the command line still wins.
     if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
         settings.set(name, value, "project")
+
+
+def _raise_to(settings: BaseSettings, name: str, value: float) -> None:
+    # The rate is a limit: a smaller value, wherever it was given, does not lift it.
+    if settings.getfloat(name) < value:
+        priority = max(settings.getpriority(name) or 0, SETTINGS_PRIORITIES["project"])
+        settings.set(name, value, priority)

@@ -42,5 +42,8 @@ class ArticleItem:
     """Where each page's bytes came from (a WARC record, a mirror file, a text page)."""
     signature: bytes | None = None
     """MinHash of the body's text, to find reprints (None for a text too short)."""
+    etag: str | None = None
+    last_modified: str | None = None
+    """The first page's validators, for a conditional request when fetched again."""
     problems: list[str] = field(default_factory=list)
     """Why the item must not be stored ("reason: detail"); never stored itself."""

@@ -19,7 +19,8 @@ BOT_NAME = "ylwt22"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 COMMANDS_MODULE = "crawler.commands"
-ADDONS = {"crawler.addons.OfflineMirror": 0}
+# CrawlRate after OfflineMirror: a rate the user asks for holds in offline mode too.
+ADDONS = {"crawler.addons.OfflineMirror": 0, "crawler.addons.CrawlRate": 10}
 
 # The site to archive. Its www host and the m. host of its mobile twin are followed.
 SITE_ROOT = "http://www.ylwt22.com/"
@@ -31,6 +32,16 @@ OFFLINE_MIRROR = None
 # --- Politeness ---------------------------------------------------------------------
 USER_AGENT = f"ylwt22-archive/{_VERSION} (archiving crawler; Scrapy)"
 ROBOTSTXT_OBEY = True
+# A robots.txt Crawl-delay is honoured as the least time between requests to its host,
+# up to this many seconds; a longer one is capped, with a warning.
+ROBOTSTXT_CRAWL_DELAY_MAX = 60.0
+# The most requests per second to any one host; unset, the delays below decide. Setting
+# it sets DOWNLOAD_DELAY to 1 / CRAWL_RATE with no jitter (DOWNLOAD_DELAY_JITTER = 0) and
+# CONCURRENT_REQUESTS_PER_DOMAIN to 1; AutoThrottle never goes below DOWNLOAD_DELAY, so
+# it may slow down but never exceeds the rate. A longer DOWNLOAD_DELAY, or a concurrency
+# or jitter given on the command line, still stands. E.g. -s CRAWL_RATE=0.5: one request
+# every 2 seconds at most.
+CRAWL_RATE = None
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 1.0
@@ -45,6 +56,9 @@ RETRY_BACKOFF_BASE = 2.0
 RETRY_BACKOFF_MAX = 120.0
 RETRY_AFTER_MAX = 600.0
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's robots.txt middleware, plus Crawl-delay.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.robots.CrawlDelayRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
     # Nearest the download handler: archives each response as received, before it is
@@ -61,6 +75,12 @@ COOKIES_ENABLED = False
 # No listening ports: a scheduled crawl needs no telnet console or remote-control server.
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
+
+# --- Runs -------------------------------------------------------------------------------
+# Every crawl is recorded in the database's runs table; crawls of the site take the
+# archive's run lock, so two never overlap on one database (RUN_LOCK=False lifts it).
+EXTENSIONS = {"crawler.extensions.runs.RunRecorder": 500}
+RUN_LOCK = True
 
 # --- Items and storage ----------------------------------------------------------------
 ITEM_PIPELINES = {

@@ -147,6 +147,19 @@ class Site:
         return urljoin(list_url, f"list_{typeid}_{page}.html")
 
     @staticmethod
+    def list_page_number(url: str) -> int:
+        """N of list_<typeid>_<N>.html; a category's own page is page 1."""
+        match = _LIST_PATH.match(urlsplit(url).path)
+        return int(match["page"]) if match else 1
+
+    def category_url(self, list_url: str) -> str:
+        """The category a list page belongs to, as its page 1 URL."""
+        path = urlsplit(list_url).path
+        match = _LIST_PATH.match(path)
+        folder: str = match["dir"] if match else path.rsplit("/", 1)[0] + "/"
+        return urlunsplit((self.scheme, self.netloc, folder, "", ""))
+
+    @staticmethod
     def list_typeid(url: str) -> int | None:
         match = _LIST_PATH.match(urlsplit(url).path)
         return int(match["typeid"]) if match else None

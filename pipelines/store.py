@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +23,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipelines import signals
 from storage.db import StorageError, open_database, session_factory
-from storage.repository import ArticleRecord, UpsertResult, upsert_articles
+from storage.repository import (
+    ArticleRecord,
+    Sighting,
+    UpsertResult,
+    mark_gone,
+    record_unchanged,
+    upsert_articles,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +45,26 @@ _EXAMPLE_WIDTH = 60
 
 def to_record(item: Any) -> ArticleRecord:
     return ArticleRecord.from_values(ItemAdapter(item).asdict())
+
+
+@dataclass
+class _Batch:
+    """What the next write stores: articles, and articles seen unchanged or gone."""
+
+    records: list[ArticleRecord] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    gone: list[tuple[str, datetime]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.records or self.sightings or self.gone)
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    result: UpsertResult
+    unchanged: list[str]
+    gone: list[str]
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -71,7 +100,7 @@ class DatabasePipeline:
         self.retries = retries
         self.retry_backoff = retry_backoff
         self.spill_dir = spill_dir
-        self._buffer: list[ArticleRecord] = []
+        self._batch = _Batch()
         self._lock = asyncio.Lock()
         self._failed: str | None = None
         self._closing = False
@@ -86,7 +115,7 @@ class DatabasePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
         settings = crawler.settings
-        return cls(
+        pipeline = cls(
             crawler,
             url=settings.get("DATABASE_URL"),
             batch_size=settings.getint("DATABASE_BATCH_SIZE", 100),
@@ -95,6 +124,9 @@ class DatabasePipeline:
             retry_backoff=settings.getfloat("DATABASE_RETRY_BACKOFF", 1.0),
             spill_dir=Path(settings.get("DATABASE_SPILL_DIR", "data/unsaved")),
         )
+        crawler.signals.connect(pipeline.article_unchanged, signal=signals.article_unchanged)
+        crawler.signals.connect(pipeline.article_gone, signal=signals.article_gone)
+        return pipeline
 
     async def _in_thread(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
@@ -111,8 +143,8 @@ class DatabasePipeline:
             self._ticker = asyncio.create_task(self._flush_periodically())
 
     async def process_item(self, item: Any) -> Any:
-        self._buffer.append(to_record(item))
-        if len(self._buffer) >= self.batch_size:
+        self._batch.records.append(to_record(item))
+        if len(self._batch.records) >= self.batch_size:
             await self.flush()
         return item
 
@@ -140,28 +172,49 @@ class DatabasePipeline:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
 
+    def article_unchanged(
+        self, url: str, seen_at: datetime, etag: str | None, last_modified: str | None
+    ) -> None:
+        self._batch.sightings.append(Sighting(url, seen_at, etag, last_modified))
+
+    def article_gone(self, url: str, seen_at: datetime) -> None:
+        self._batch.gone.append((url, seen_at))
+
     async def flush(self) -> None:
         async with self._lock:
-            batch, self._buffer = self._buffer, []
-            if not batch:
+            batch, self._batch = self._batch, _Batch()
+            if batch.empty:
                 return
             if self._failed is None:
                 try:
-                    result = await self._write_with_retries(batch)
+                    written = await self._write_with_retries(batch)
                 except Exception as exc:
                     self._fail(_one_line(exc))
                 else:
-                    self._count(result)
+                    self._count(written)
                     return
-            await self._spill(batch)
+            if batch.records:
+                await self._spill(batch.records)
+            if batch.sightings or batch.gone:
+                # Seen again by the next full crawl; nothing of an article is lost.
+                logger.warning(
+                    "Not recorded: %d unchanged and %d gone articles",
+                    len(batch.sightings),
+                    len(batch.gone),
+                )
 
-    def _write(self, batch: Sequence[ArticleRecord]) -> UpsertResult:
+    def _write(self, batch: _Batch) -> _Written:
         assert self._sessions is not None
         with self._sessions.begin() as session:
             # Each article was seen when its page was fetched (long ago, for a replay).
-            return upsert_articles(session, batch)
+            result = upsert_articles(session, batch.records)
+            unchanged = record_unchanged(session, batch.sightings)
+            gone: list[str] = []
+            for url, at in batch.gone:
+                gone += mark_gone(session, [url], at=at)
+        return _Written(result, unchanged, gone)
 
-    async def _write_with_retries(self, batch: Sequence[ArticleRecord]) -> UpsertResult:
+    async def _write_with_retries(self, batch: _Batch) -> _Written:
         for attempt in range(self.retries + 1):
             try:
                 return await self._in_thread(self._write, batch)
@@ -172,7 +225,7 @@ class DatabasePipeline:
                 self.stats.inc_value("database/write_retries")
                 logger.warning(
                     "Database write of %d articles failed (%s); retry %d/%d in %.1fs",
-                    len(batch),
+                    len(batch.records),
                     _one_line(exc),
                     attempt + 1,
                     self.retries,
@@ -181,9 +234,13 @@ class DatabasePipeline:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _count(self, result: UpsertResult) -> None:
+    def _count(self, written: _Written) -> None:
+        result = written.result
         for outcome in _OUTCOMES:
             self.stats.inc_value(f"database/articles_{outcome}", len(getattr(result, outcome)))
+        self.stats.inc_value("database/articles_duplicate", len(result.duplicates))
+        self.stats.inc_value("database/articles_unchanged", len(written.unchanged))
+        self.stats.inc_value("database/articles_gone", len(written.gone))
         for url, diff in result.changes.items():
             for name, (old, new) in diff.items():
                 key = f"database/changed/{name}"

@@ -20,7 +20,7 @@ from functools import cache
 
 import numpy as np
 from datasketch import MinHashLSH
-from sqlalchemy import ColumnElement, delete, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Article, LshBucket
@@ -138,7 +138,7 @@ def relink(session: Session, urls: Iterable[str]) -> None:
     if by_bucket:
         shared = session.execute(
             select(LshBucket.band, LshBucket.bucket, LshBucket.article_id).where(
-                tuple_(LshBucket.band, LshBucket.bucket).in_(list(by_bucket))
+                _in_buckets(by_bucket)
             )
         ).all()
         nodes |= _members(session, Article.id.in_({row.article_id for row in shared}))
@@ -168,6 +168,21 @@ def relink(session: Session, urls: Iterable[str]) -> None:
                     .where(Article.id == member.id)
                     .values(duplicate_of=link, similarity=similarity)
                 )
+
+
+def _in_buckets(keys: Iterable[tuple[int, int]]) -> ColumnElement[bool]:
+    """band = b AND bucket IN (…), one per band. Spelled this way rather than as
+    (band, bucket) IN (…), the primary key's index serves every term: PostgreSQL
+    plans a long row-value IN list as a scan of the whole table."""
+    by_band: dict[int, list[int]] = {}
+    for band, bucket in keys:
+        by_band.setdefault(band, []).append(bucket)
+    return or_(
+        *(
+            and_(LshBucket.band == band, LshBucket.bucket.in_(buckets))
+            for band, buckets in sorted(by_band.items())
+        )
+    )
 
 
 _COLUMNS = (

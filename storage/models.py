@@ -59,7 +59,7 @@ class AwareDateTime(TypeDecorator[datetime]):
         return value.astimezone(self.zone)
 
 
-# JSON arrays; JSONB on PostgreSQL so they can be indexed and queried with @>.
+# JSON values; JSONB on PostgreSQL so they can be indexed and queried with @>.
 JsonList = JSON().with_variant(JSONB(), "postgresql")
 
 # When two renderings of one article are stored, the higher one's fields stand: the
@@ -124,9 +124,72 @@ class Article(Base):
     # estimated Jaccard similarity of the two texts. None for an original.
     duplicate_of: Mapped[str | None] = mapped_column(index=True)
     similarity: Mapped[float | None] = mapped_column(Float)
+    # The validators of the stored fetch, sent back as If-None-Match and
+    # If-Modified-Since when the article is fetched again.
+    etag: Mapped[str | None]
+    last_modified: Mapped[str | None]
+    # When the site last answered 404 or 410 for the article; it stays archived.
+    gone_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"Article(id={self.id!r}, url={self.url!r})"
+
+
+class ArticleVersion(Base):
+    """Every text an article has had, one row per change (the first included)."""
+
+    __tablename__ = "article_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    fetched_at: Mapped[datetime]
+    content_hash: Mapped[str]
+    title: Mapped[str]
+    body: Mapped[str]
+    extractor_version: Mapped[str]
+    provenance: Mapped[list[dict[str, Any]]] = mapped_column(JsonList)
+
+
+class Run(Base):
+    """One crawl, replay or re-extraction, and what it did."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mode: Mapped[str]
+    # running, then finished, failed, or interrupted (found still running, its
+    # process gone, by a later run).
+    status: Mapped[str]
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    finish_reason: Mapped[str | None]
+    host: Mapped[str]
+    pid: Mapped[int]
+    articles_new: Mapped[int]
+    articles_updated: Mapped[int]
+    articles_unchanged: Mapped[int]
+    articles_duplicate: Mapped[int]
+    articles_gone: Mapped[int]
+    dropped: Mapped[dict[str, int]] = mapped_column(JsonList)
+    errors: Mapped[int]
+    requests: Mapped[int]
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # Shares of the run's articles with an empty body, no date, no 来源.
+    health: Mapped[dict[str, float]] = mapped_column(JsonList)
+
+
+class CategoryProgress(Base):
+    """Whether the last reading of a category's list pages finished, for incremental
+    crawls. ``pending_since`` is the start of the first run since the last one that
+    read the list down to known articles and stored everything it found; None when
+    that last reading is complete."""
+
+    __tablename__ = "category_progress"
+
+    url: Mapped[str] = mapped_column(primary_key=True)
+    pending_since: Mapped[datetime | None]
 
 
 class LshBucket(Base):

@@ -6,7 +6,7 @@ decides what a transaction spans.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Executable,
     RowMapping,
+    Text,
     Update,
     bindparam,
     case,
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.dedup import index_signatures, relink
-from storage.models import TEMPLATE_PRECEDENCE, Article
+from storage.models import TEMPLATE_PRECEDENCE, Article, ArticleVersion
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +56,9 @@ class ArticleRecord:
     provenance: tuple[Mapping[str, Any], ...] = ()
     aid: int | None = None  # the site's numeric id, from the URL
     signature: bytes | None = None  # MinHash of the body, to find reprints (storage.dedup)
+    # The fetch's validators (ETag, Last-Modified), for conditional requests next time.
+    etag: str | None = None
+    last_modified: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> ArticleRecord:
@@ -86,14 +90,33 @@ class UpsertResult:
     (when older saved pages are replayed). Only the seen times moved."""
     changes: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     """For each updated URL, the fields that changed: name -> (stored, new)."""
+    duplicates: list[str] = field(default_factory=list)
+    """The new and updated URLs that are reprints of another article."""
 
 
-# Where the bytes came from and when they were fetched say nothing about the
-# article: new ones alone are no change, and the stored ones keep describing the
-# stored version.
-_COMPARED_FIELDS = tuple(
-    f.name for f in fields(ArticleRecord) if f.name not in {"fetched_at", "provenance"}
-)
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """An article seen again without its text: the site answered 304 Not Modified."""
+
+    url: str
+    seen_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownArticle:
+    first_seen_at: datetime
+    etag: str | None
+    last_modified: str | None
+    gone_at: datetime | None
+
+
+# Where the bytes came from, when and with which validators they were fetched say
+# nothing about the article: new ones alone are no change, and the stored ones keep
+# describing the stored version.
+_FETCH_FIELDS = frozenset({"fetched_at", "provenance", "etag", "last_modified"})
+_COMPARED_FIELDS = tuple(f.name for f in fields(ArticleRecord) if f.name not in _FETCH_FIELDS)
 _CONTENT_COLUMNS = tuple(f.name for f in fields(ArticleRecord))
 
 
@@ -148,31 +171,144 @@ def upsert_articles(
             }
             if not diff or not _may_replace(record, row):
                 (result.outranked if diff else result.unchanged).append(url)
-                sightings.append({"b_url": url, "b_seen": sighting})
+                # A lesser copy's validators are not the stored version's.
+                seen = Sighting(url, sighting, record.etag, record.last_modified)
+                sightings.append(_sighting_values(seen if not diff else Sighting(url, sighting)))
                 continue
             result.updated.append(url)
             result.changes[url] = diff
-        changed.append({**values, "first_seen_at": sighting, "last_seen_at": sighting})
+        # Stored now, so not gone (any more).
+        changed.append(
+            {**values, "first_seen_at": sighting, "last_seen_at": sighting, "gone_at": None}
+        )
 
     if changed:
         _write_changed(session, changed, stored_ids={url: row["id"] for url, row in stored.items()})
-        _link_duplicates(session, result)
+        stored_now = select(Article.url, Article.id).where(
+            Article.url.in_(result.new + result.updated)
+        )
+        ids: dict[str, int] = dict(session.execute(stored_now).all())
+        _keep_versions(session, result, latest, ids)
+        _link_duplicates(session, result, ids)
     if sightings:
         session.execute(_record_sighting(), sightings)
     return result
 
 
-def _link_duplicates(session: Session, result: UpsertResult) -> None:
+def record_unchanged(session: Session, sightings: Sequence[Sighting]) -> list[str]:
+    """Record articles seen again unchanged (a 304): their seen times and validators.
+    Returns the URLs that are stored; a sighting of an unknown URL changes nothing."""
+    if not sightings:
+        return []
+    _one_writer_at_a_time(session)
+    urls = {s.url for s in sightings}
+    known = set(session.scalars(select(Article.url).where(Article.url.in_(urls))))
+    found = [s for s in sightings if s.url in known]
+    if found:
+        session.execute(_record_sighting(), [_sighting_values(s) for s in found])
+    return [s.url for s in found]
+
+
+def mark_gone(session: Session, urls: Sequence[str], *, at: datetime) -> list[str]:
+    """Mark stored articles whose pages the site no longer has (404, 410). They stay
+    archived, with everything they held; only ``gone_at`` says so."""
+    if not urls:
+        return []
+    _one_writer_at_a_time(session)
+    marked = session.scalars(
+        update(Article)
+        .where(Article.url.in_(urls), Article.gone_at.is_(None))
+        .values(gone_at=at)
+        .returning(Article.url)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return list(marked)
+
+
+def known_articles(session: Session, urls: Iterable[str]) -> dict[str, KnownArticle]:
+    """What the archive already holds about the articles at ``urls``."""
+    rows = session.execute(
+        select(
+            Article.url, Article.first_seen_at, Article.etag, Article.last_modified, Article.gone_at
+        ).where(Article.url.in_(list(urls)))
+    )
+    return {row.url: KnownArticle(*row[1:]) for row in rows}
+
+
+def known_after(
+    session: Session, after_id: int, *, limit: int
+) -> list[tuple[int, str, KnownArticle]]:
+    """(row id, url, what is known) of up to ``limit`` articles stored after row
+    ``after_id``, in id order: the archive, a page at a time."""
+    rows = session.execute(
+        select(
+            Article.id,
+            Article.url,
+            Article.first_seen_at,
+            Article.etag,
+            Article.last_modified,
+            Article.gone_at,
+        )
+        .where(Article.id > after_id)
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    return [(row.id, row.url, KnownArticle(*row[2:])) for row in rows]
+
+
+def _keep_versions(
+    session: Session,
+    result: UpsertResult,
+    records: Mapping[str, ArticleRecord],
+    ids: Mapping[str, int],
+) -> None:
+    """A version row for every new text: each new article's, and each changed one's."""
+    new_texts = result.new + [
+        url for url in result.updated if "content_hash" in result.changes[url]
+    ]
+    versions = [
+        {
+            "article_id": ids[url],
+            "fetched_at": records[url].fetched_at,
+            "content_hash": records[url].content_hash,
+            "title": records[url].title,
+            "body": records[url].body,
+            "extractor_version": records[url].extractor_version,
+            "provenance": [dict(source) for source in records[url].provenance],
+        }
+        for url in new_texts
+    ]
+    if versions:
+        session.execute(insert(ArticleVersion), versions)
+
+
+def _link_duplicates(session: Session, result: UpsertResult, ids: Mapping[str, int]) -> None:
     """Index the new signatures and relink the groups the stored articles touch."""
     reindex = result.new + [url for url in result.updated if "signature" in result.changes[url]]
     if reindex:
-        ids = session.scalars(select(Article.id).where(Article.url.in_(reindex))).all()
-        index_signatures(session, ids)
+        index_signatures(session, [ids[url] for url in reindex])
     relink(session, result.new + result.updated)
+    result.duplicates = list(
+        session.scalars(
+            select(Article.url).where(
+                Article.url.in_(result.new + result.updated), Article.duplicate_of.is_not(None)
+            )
+        )
+    )
+
+
+def _sighting_values(sighting: Sighting) -> dict[str, Any]:
+    return {
+        "b_url": sighting.url,
+        "b_seen": sighting.seen_at,
+        "b_etag": sighting.etag,
+        "b_last_modified": sighting.last_modified,
+    }
 
 
 def _record_sighting() -> Update:
-    """Widen first_seen_at and last_seen_at of the row at :b_url to take in :b_seen."""
+    """For the row at :b_url, seen at :b_seen: widen first_seen_at and last_seen_at to
+    take it in, keep the newer validators, and it is no longer gone."""
     table = Article.metadata.tables[Article.__tablename__]
     seen = bindparam("b_seen", type_=table.c.last_seen_at.type)
     return (
@@ -181,6 +317,11 @@ def _record_sighting() -> Update:
         .values(
             first_seen_at=_earlier(seen, table.c.first_seen_at),
             last_seen_at=_later(seen, table.c.last_seen_at),
+            etag=func.coalesce(bindparam("b_etag", type_=Text()), table.c.etag),
+            last_modified=func.coalesce(
+                bindparam("b_last_modified", type_=Text()), table.c.last_modified
+            ),
+            gone_at=None,
         )
     )
 
@@ -259,7 +400,8 @@ def _write_changed(
     session: Session, rows: list[dict[str, Any]], *, stored_ids: dict[str, int]
 ) -> None:
     """Insert or overwrite `rows`, widening the seen times of those already stored."""
-    upsert = _upsert_statement(session.get_bind().dialect.name, _CONTENT_COLUMNS)
+    overwritten = (*_CONTENT_COLUMNS, "gone_at")
+    upsert = _upsert_statement(session.get_bind().dialect.name, overwritten)
     if upsert is not None:
         # ON CONFLICT decides per row, not the classification made before: a
         # concurrent writer may have inserted the URL since, and that is harmless.
@@ -270,7 +412,7 @@ def _write_changed(
     # has to retry its batch.
     new = [row for row in rows if row["url"] not in stored_ids]
     updates = [
-        {"id": stored_ids[row["url"]], **{name: row[name] for name in _CONTENT_COLUMNS}}
+        {"id": stored_ids[row["url"]], **{name: row[name] for name in overwritten}}
         for row in rows
         if row["url"] in stored_ids
     ]
@@ -322,4 +464,4 @@ def iter_provenance(
         .order_by(Article.id)
         .execution_options(yield_per=batch_size)
     )
-    yield from session.execute(statement).tuples()
+    yield from session.execute(statement)

@@ -14,13 +14,22 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
-from crawler.addons import OfflineMirror
+from crawler.addons import CrawlRate, OfflineMirror
+from crawler.extensions.runs import SUCCESS_REASONS
 from crawler.site import Site
+from crawler.spiders.ylwt22 import MODES
 
-# Reasons for which a run has done what was asked of it.
-SUCCESS_REASONS = frozenset(
-    {"finished", "closespider_timeout", "closespider_itemcount", "closespider_pagecount"}
-)
+# The exit status of a crawl that found another run in progress on its archive
+# (EX_TEMPFAIL): a scheduler can tell "skipped" from "failed".
+EXIT_RUN_IN_PROGRESS = 75
+
+
+def check_spider_arguments(spargs: dict[str, str]) -> None:
+    """The spider's -a arguments, checked before the crawl starts."""
+    if spargs.get("mode", MODES[0]) not in MODES:
+        raise UsageError(f"-a mode must be one of {', '.join(MODES)}, got {spargs['mode']!r}")
+    if not str(spargs.get("depth", 0)).isdigit():
+        raise UsageError(f"-a depth must be a number of list pages, got {spargs['depth']!r}")
 
 
 class Command(ScrapyCrawlCommand):
@@ -35,6 +44,7 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         self.check_settings()
+        check_spider_arguments(opts.spargs)
         super().run(args, opts)
         self.judge()
 
@@ -42,6 +52,7 @@ class Command(ScrapyCrawlCommand):
         """Settings that would fail every request fail here, once, before the crawl."""
         assert self.settings is not None
         OfflineMirror.check(self.settings)
+        CrawlRate.check(self.settings)
         try:
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
@@ -57,13 +68,22 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def judge(self) -> None:
+        """Print each run's report, and exit non-zero unless every run succeeded."""
         for crawler in self._crawlers:
             try:
                 stats = crawler.stats.get_stats()
             except RuntimeError:  # the crawl never started
                 stats = {}
+            for line in stats.get("run/report", ()):
+                print(line)
             reason = stats.get("finish_reason")
-            if reason not in SUCCESS_REASONS:
+            if reason == "run_in_progress":
+                self.exitcode = EXIT_RUN_IN_PROGRESS
+                print(f"error: {stats.get('run/error')}", file=sys.stderr)
+            elif reason is None:
+                self.exitcode = 1
+                print("error: the crawl was stopped before it started", file=sys.stderr)
+            elif reason not in SUCCESS_REASONS:
                 self.exitcode = 1
                 detail = stats.get("database/error")
                 print(

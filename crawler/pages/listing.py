@@ -28,6 +28,9 @@ class ListPage:
     """Every other page of this category that the pager names or implies."""
     page_count: int | None
     """共 N 页 from the pager, when it says."""
+    page_number: int = 1
+    next_url: str | None = None
+    """The page after this one, newest first; None on the last page."""
 
 
 def _selector(url: str, body: bytes, headers: Mapping[Any, Any] | None) -> Selector:
@@ -70,11 +73,16 @@ def parse_list_page(
         implied = [site.list_page_url(url, typeid, n) for n in range(2, page_count + 1)]
     own = site.canonical_list_url(url)
     others = dict.fromkeys(u for u in (*implied, *pager_links) if u != own)
+    number = site.list_page_number(url)
+    # The next page is the one numbered one more, named by 共 N 页 or by the pager.
+    following = [u for u in others if site.list_page_number(u) == number + 1]
     return ListPage(
         url=url,
         article_urls=tuple(dict.fromkeys(u for u in articles if u)),
         list_urls=tuple(others),
         page_count=page_count,
+        page_number=number,
+        next_url=following[0] if following else None,
     )
 
 

@@ -44,6 +44,7 @@ class ReplaySpider(Ylwt22Spider):
         super().__init__(**kwargs)
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         self.from_database = from_database
+        self.mode = "reextract" if from_database else "replay"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         # Indexing reads every input file: off the reactor's thread.

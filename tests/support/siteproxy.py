@@ -8,8 +8,11 @@ two must agree without sharing code.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,20 @@ class Reply:
 class SiteProxy:
     """Serves ``mirror/<host>/<path>``. ``replies`` maps a URL to a Reply (or a list of
     Replies, used up one request at a time) that takes the place of the mirror's file;
-    ``requests`` records every URL asked for, in order, and ``user_agents`` who asked."""
+    ``requests`` records every URL asked for, in order, ``times`` when each was asked
+    for (time.monotonic()), and ``user_agents`` who asked."""
 
     def __init__(self, mirror: Path) -> None:
         self.mirror = mirror
         self.replies: dict[str, Reply | list[Reply]] = {}
         self.requests: list[str] = []
+        self.times: list[float] = []
         self.user_agents: set[str] = set()
+        self.statuses: list[int] = []
+        # A site that sends validators and answers conditional requests with 304.
+        self.conditional = False
+        # Seconds each answer takes: a slow site, for tests that stop a crawl midway.
+        self.delay = 0.0
         self._lock = threading.Lock()
         proxy = self
 
@@ -43,7 +53,7 @@ class SiteProxy:
 
             def do_GET(self) -> None:
                 proxy.user_agents.add(self.headers.get("User-Agent", ""))
-                reply = proxy.answer(self.path)
+                reply = proxy.answer(self.path, dict(self.headers.items()))
                 self.send_response(reply.status)
                 headers = {"Content-Length": str(len(reply.body)), **reply.headers}
                 for name, value in headers.items():
@@ -71,9 +81,18 @@ class SiteProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, url: str) -> Reply:
+    def answer(self, url: str, headers: dict[str, str] | None = None) -> Reply:
+        if self.delay:
+            time.sleep(self.delay)
+        reply = self._answer(url, headers or {})
+        with self._lock:
+            self.statuses.append(reply.status)
+        return reply
+
+    def _answer(self, url: str, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(url)
+            self.times.append(time.monotonic())
             planned = self.replies.get(url)
             if isinstance(planned, list):
                 planned = planned.pop(0) if planned else None
@@ -91,4 +110,13 @@ class SiteProxy:
             body = missing.read_bytes() if missing.is_file() else b""
             return Reply(404, body, {"Content-Type": "text/html"})
         # Like the site: no charset in the header, the page's <meta> says it.
-        return Reply(200, file.read_bytes(), {"Content-Type": _TYPES.get(file.suffix, "text/html")})
+        reply = Reply(
+            200, file.read_bytes(), {"Content-Type": _TYPES.get(file.suffix, "text/html")}
+        )
+        if self.conditional:
+            etag = f'"{hashlib.sha1(reply.body).hexdigest()}"'
+            if headers.get("If-None-Match") == etag:
+                return Reply(304, b"", {"ETag": etag})
+            reply.headers["ETag"] = etag
+            reply.headers["Last-Modified"] = formatdate(file.stat().st_mtime, usegmt=True)
+        return reply

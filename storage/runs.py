@@ -1,0 +1,173 @@
+"""Runs: what each crawl did, one at a time per archive, and how far incremental crawls
+have read each category."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import CategoryProgress, Run
+
+# Shared by every process that crawls into this archive; the value itself is arbitrary.
+_RUN_LOCK_KEY = 0x796C777432325F33
+
+
+class RunLock:
+    """One crawl at a time on an archive. PostgreSQL: a session-level advisory lock on
+    a connection of its own; SQLite: an exclusive lock on a file next to the database.
+    Either is released by the operating system or the server when the process dies,
+    even by kill -9, so a crashed run never blocks the next one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    @property
+    def where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False when another run holds it."""
+        match self.engine.dialect.name:
+            case "postgresql":
+                # Autocommit: the lock outlives transactions, so none is kept open.
+                connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                taken = connection.scalar(select(func.pg_try_advisory_lock(_RUN_LOCK_KEY)))
+                if not taken:
+                    connection.close()
+                    return False
+                self._connection = connection
+            case "sqlite" if self.engine.url.database not in {None, "", ":memory:"}:
+                # Held open for the whole run: closing it releases the lock.
+                handle = Path(f"{self.engine.url.database}.run-lock").open("ab")  # noqa: SIM115
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.close()
+                    return False
+                self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a lost connection has released it
+                self._connection.scalar(select(func.pg_advisory_unlock(_RUN_LOCK_KEY)))
+            self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            self._file.close()  # closing the file releases the lock
+            self._file = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    articles_new: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    articles_duplicate: int = 0
+    articles_gone: int = 0
+    dropped: Mapping[str, int] | None = None
+    errors: int = 0
+    requests: int = 0
+    bytes: int = 0
+    health: Mapping[str, float] | None = None
+
+
+def start_run(session: Session, *, mode: str, started_at: datetime) -> int:
+    run = Run(
+        mode=mode,
+        status="running",
+        started_at=started_at,
+        host=os.uname().nodename,
+        pid=os.getpid(),
+        articles_new=0,
+        articles_updated=0,
+        articles_unchanged=0,
+        articles_duplicate=0,
+        articles_gone=0,
+        dropped={},
+        errors=0,
+        requests=0,
+        bytes=0,
+        health={},
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    *,
+    status: str,
+    finished_at: datetime,
+    finish_reason: str | None,
+    counts: RunCounts,
+) -> None:
+    values: dict[str, Any] = {
+        name: getattr(counts, name) for name in RunCounts.__dataclass_fields__
+    }
+    values["dropped"] = dict(counts.dropped or {})
+    values["health"] = dict(counts.health or {})
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(status=status, finished_at=finished_at, finish_reason=finish_reason, **values)
+    )
+
+
+def interrupt_stale_runs(session: Session, *, modes: Iterable[str]) -> list[int]:
+    """Runs of ``modes`` still marked running: their process died (the caller holds the
+    run lock, so none of them is alive). They are marked interrupted."""
+    stale = session.scalars(
+        select(Run.id).where(Run.status == "running", Run.mode.in_(list(modes)))
+    ).all()
+    if stale:
+        session.execute(update(Run).where(Run.id.in_(stale)).values(status="interrupted"))
+    return list(stale)
+
+
+def recent_runs(session: Session, *, before: int, limit: int = 5) -> list[Run]:
+    """The last finished runs before run ``before``, newest first."""
+    return list(
+        session.scalars(
+            select(Run)
+            .where(Run.id < before, Run.status == "finished")
+            .order_by(Run.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def begin_reading(session: Session, category_url: str, at: datetime) -> datetime | None:
+    """A run that started at ``at`` begins reading the category's list. Returns the
+    start of the earliest run whose reading did not complete (None if the last one
+    did): articles first seen since then may hide unread pages below them."""
+    progress = session.get(CategoryProgress, category_url, with_for_update=True)
+    if progress is None:
+        session.add(CategoryProgress(url=category_url, pending_since=at))
+        return None
+    pending = progress.pending_since
+    if pending is None:
+        progress.pending_since = at
+    return pending
+
+
+def finish_reading(session: Session, category_urls: Iterable[str]) -> None:
+    """The categories were read down to known articles, and all they listed is stored."""
+    session.execute(
+        update(CategoryProgress)
+        .where(CategoryProgress.url.in_(list(category_urls)))
+        .values(pending_since=None)
+    )
