@@ -270,11 +270,17 @@ def test_a_damaged_warc_keeps_its_whole_records_and_the_rest_replays(
         assert_ok(crawl(sqlite_url, proxy=site.url, data_dir=tmp_path))
     (warc,) = sorted((tmp_path / "warc").glob("*.warc.gz"))
     data = warc.read_bytes()
+    # Two article records, a third and two thirds of the way through the file.
+    records = [
+        p for row in stored(sqlite_url).values() for p in row.provenance if p["kind"] == "warc"
+    ]
+    records.sort(key=lambda p: p["offset"])
+    early, late = records[len(records) // 3], records[2 * len(records) // 3]
     truncated = tmp_path / "in" / "truncated.warc.gz"
     truncated.parent.mkdir()
-    truncated.write_bytes(data[: len(data) * 2 // 3])  # cut in the middle of a record
+    truncated.write_bytes(data[: late["offset"] + late["length"] // 2])  # cut in a record
     corrupt = tmp_path / "in" / "corrupt.warc.gz"
-    middle = len(data) // 3
+    middle = early["offset"] + early["length"] // 2  # inside a record's compressed bytes
     corrupt.write_bytes(
         data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
     )
