@@ -151,9 +151,10 @@ def recent_runs(session: Session, *, before: int, limit: int = 5) -> list[Run]:
 
 
 def begin_reading(session: Session, category_url: str, at: datetime) -> datetime | None:
-    """A run that started at ``at`` begins reading the category's list. Returns the
-    start of the earliest run whose reading did not complete (None if the last one
-    did): articles first seen since then may hide unread pages below them."""
+    """A crawl that started at ``at`` begins reading the category's list. Returns the
+    start of the earliest earlier crawl whose reading did not complete (None if the
+    last one did): articles first seen since then may hide unread pages below them.
+    Several workers of one crawl share its start, and count as one reading."""
     progress = session.get(CategoryProgress, category_url, with_for_update=True)
     if progress is None:
         session.add(CategoryProgress(url=category_url, pending_since=at))
@@ -161,7 +162,7 @@ def begin_reading(session: Session, category_url: str, at: datetime) -> datetime
     pending = progress.pending_since
     if pending is None:
         progress.pending_since = at
-    return pending
+    return pending if pending is not None and pending < at else None
 
 
 def finish_reading(session: Session, category_urls: Iterable[str]) -> None:

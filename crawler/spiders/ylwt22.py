@@ -90,7 +90,10 @@ class Ylwt22Spider(scrapy.Spider):
 
     @property
     def run_started_at(self) -> datetime:
-        started = self.crawler.stats.get_value("start_time")
+        """When this crawl started: the first worker's start, when several workers share
+        one crawl (stats "crawl/started_at"), else this process's."""
+        stats = self.crawler.stats
+        started = stats.get_value("crawl/started_at") or stats.get_value("start_time")
         return started if isinstance(started, datetime) else datetime.now(UTC)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
