@@ -56,11 +56,23 @@ RETRY_BACKOFF_BASE = 2.0
 RETRY_BACKOFF_MAX = 120.0
 RETRY_AFTER_MAX = 600.0
 DOWNLOADER_MIDDLEWARES = {
+    # Before anything else: no file:, data:, ftp: or s3: URL is ever fetched.
+    "crawler.middlewares.schemes.HttpOnlyMiddleware": 10,
     # Scrapy's robots.txt middleware, plus Crawl-delay.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.robots.CrawlDelayRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
+    # Scrapy's own, with a logged reason and a count for each response refused or given
+    # up (download/*, redirect/*): size limits and decompression, redirects.
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.middlewares.limits.SizeLimitsMiddleware": 590,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.middlewares.redirect.GuardedRedirectMiddleware": 600,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.middlewares.redirect.GuardedMetaRefreshMiddleware": 580,
+    # Below decompression: counts pages whose declared charset is wrong.
+    "crawler.middlewares.charset.CharsetMismatchMiddleware": 570,
     # Nearest the download handler: archives each response as received, before it is
     # decompressed, retried or redirected.
     "crawler.middlewares.warc.WarcMiddleware": 950,

@@ -7,6 +7,7 @@ saved to a JSON Lines file, the error is logged in one clear line and the crawl 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from itemadapter import ItemAdapter
+from scrapy import signals as scrapy_signals
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy import Engine
@@ -126,6 +128,7 @@ class DatabasePipeline:
         )
         crawler.signals.connect(pipeline.article_unchanged, signal=signals.article_unchanged)
         crawler.signals.connect(pipeline.article_gone, signal=signals.article_gone)
+        crawler.signals.connect(pipeline.spider_closed, signal=scrapy_signals.spider_closed)
         return pipeline
 
     async def _in_thread(self, func: Callable[..., T], *args: Any) -> T:
@@ -158,6 +161,13 @@ class DatabasePipeline:
                 self._report(self._engine)
             await self._in_thread(self._engine.dispose)
         self._executor.shutdown(wait=True)
+
+    def spider_closed(self) -> None:
+        # The last write comes as the crawl closes, after its finish reason was chosen: a
+        # failure there must still fail the crawl. This handler runs after CoreStats' (the
+        # extensions connect first) and corrects the reason it recorded.
+        if self._failed is not None:
+            self.stats.set_value("finish_reason", "database_error")
 
     def _report(self, engine: Engine) -> None:
         counts = {k: self.stats.get_value(f"database/articles_{k}", 0) for k in _OUTCOMES}
@@ -296,4 +306,6 @@ def _write_spill(directory: Path, batch: Sequence[ArticleRecord]) -> Path:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes):  # the MinHash signature
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -17,7 +17,8 @@ def drop_reason(adapter: ItemAdapter) -> tuple[str, str] | None:
     """(reason, detail) for an item that must not be stored, or None.
 
     Reasons: the ones extraction reported (``not_article``, ``incomplete_article``,
-    ``undecodable``), then ``missing_<field>`` for an empty required field."""
+    ``truncated_page``, ``undecodable``), then ``missing_<field>`` for an empty required
+    field."""
     for problem in adapter.get("problems") or ():
         reason, _, detail = problem.partition(": ")
         return reason, detail

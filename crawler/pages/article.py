@@ -44,6 +44,9 @@ __all__ = [
 EXTRACTOR_VERSION = "2026.11.2"
 
 _PAGE_COUNT = re.compile(r"共\s*(\d+)\s*页")
+# The end of the document. The HTML parser closes whatever a page cut short leaves open,
+# so only the raw text tells a whole page from one whose transfer was cut.
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 # The desktop template first: where a page had both, it is the fuller record.
 _TEMPLATES = (css.DESKTOP, css.MOBILE)
 
@@ -89,6 +92,9 @@ def parse_article_page(
             problems=(*problems, "not_article: no article template on the page"),
         )
 
+    if truncated := _truncation(sel, template, decoded.text):
+        # First: a page cut inside a character also fails to decode, as a consequence.
+        problems.insert(0, truncated)
     title = _text(sel.css(template.title))
     info = parse_info(sel.css(template.info).xpath("string()").getall())
     footer = _lines(sel, template.footer)
@@ -154,6 +160,18 @@ def assemble_article(
         template=first.template,
         problems=problems,
     )
+
+
+def _truncation(sel: Selector, template: css.ArticleSelectors, text: str) -> str | None:
+    """Why the page is not whole, or None. The footer is the template's last part: a page
+    without it was cut before it, losing the end of the body, the 版权声明 or both, and
+    stored it would be a wrong row. A page may lack its 版权声明 (counted as
+    copyright/no_notice) but not its footer and the end of the document."""
+    if not sel.css(template.footer):
+        return "truncated_page: the page ends before its footer"
+    if not _DOCUMENT_END.search(text):
+        return "truncated_page: the page ends before its </body> or </html>"
+    return None
 
 
 def _text(selection: Any) -> str:

@@ -7,8 +7,9 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from parsel import Selector
 from scrapy.utils.sitemap import Sitemap
 
@@ -17,6 +18,7 @@ from crawler.pages.decode import decode_html
 from crawler.site import DEFAULT_SITE, Site
 
 _PAGE_INFO = re.compile(r"共\s*(\d+)\s*页")
+_HTTP = frozenset({"http", "https"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +93,44 @@ class SitemapLinks:
     sitemaps: tuple[str, ...]
     """Child sitemaps of a sitemap index."""
     article_urls: tuple[str, ...]
+    problem: str = ""
+    """Why none of the sitemap's URLs is taken, as "reason: detail" (reasons:
+    ``entities``, ``malformed``); empty for a sitemap that was read."""
 
 
 def parse_sitemap(body: bytes, *, site: Site = DEFAULT_SITE) -> SitemapLinks:
-    """Article URLs (canonical) and child sitemaps. Scrapy's parser never resolves
-    entities, so a hostile sitemap cannot read files or expand billion-laughs."""
-    sitemap = Sitemap(body)
-    locs = [entry["loc"] for entry in sitemap if entry.get("loc")]
+    """Article URLs (canonical) and child sitemaps (the site's own, http or https).
+
+    Scrapy's parser never resolves entities, so a hostile sitemap cannot read files or
+    expand billion-laughs. A sitemap needs no entities, though: one that declares any is
+    hostile or broken, and a <loc> that uses one is read only up to the reference, or
+    parsing stops there. So none of its URLs is taken."""
+    if entities := _declared_entities(body):
+        shown = ", ".join(entities[:5]) + (", …" if len(entities) > 5 else "")
+        return SitemapLinks((), (), f"entities: its DOCTYPE declares {shown}; none was read")
+    try:
+        sitemap = Sitemap(body)
+        locs = [entry["loc"] for entry in sitemap if entry.get("loc")]
+    except (etree.XMLSyntaxError, StopIteration):  # Scrapy's parser, on a body with no XML
+        return SitemapLinks((), (), "malformed: not XML")
+    if sitemap.type not in {"urlset", "sitemapindex"}:
+        return SitemapLinks((), (), f"malformed: <{sitemap.type}> is not a sitemap")
     if sitemap.type == "sitemapindex":
-        return SitemapLinks(tuple(u for u in locs if site.is_site_url(u)), ())
+        # A file: URL on the site's host would otherwise pass as one of its sitemaps.
+        children = (u for u in locs if urlsplit(u).scheme in _HTTP and site.is_site_url(u))
+        return SitemapLinks(tuple(children), ())
     articles = (site.canonical_article_url(loc) for loc in locs)
     return SitemapLinks((), tuple(dict.fromkeys(u for u in articles if u)))
+
+
+def _declared_entities(body: bytes) -> tuple[str, ...]:
+    if b"<!ENTITY" not in body:  # the common case, without a second parse
+        return ()
+    # The same guards as Scrapy's parser: nothing resolved, loaded or fetched.
+    parser = etree.XMLParser(recover=True, resolve_entities=False, load_dtd=False, no_network=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return ()  # not XML: left to Scrapy's parser to say
+    dtd = None if root is None else root.getroottree().docinfo.internalDTD
+    return () if dtd is None else tuple(entity.name for entity in dtd.iterentities())

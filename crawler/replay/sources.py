@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from parsel import Selector
 from warcio.archiveiterator import ArchiveIterator
@@ -33,6 +34,7 @@ KIND_PREFERENCE = ("warc", "mirror", "html", "text")
 _DECLARED_URL = re.compile(r"链接地址\s*[:：]\s*(\S+)")
 # Hop-by-hop and encoding headers describe the transfer, not the decoded body served.
 _TRANSFER_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length"}
+_HTTP = frozenset({"http", "https"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,9 @@ def index_paths(paths: Iterable[str | Path], site: Site) -> SourceIndex:
     index = SourceIndex(site)
     for given in paths:
         path = Path(given)
-        if not path.exists():
+        if _climbs_out(path):
+            index.skip("outside_directory", path, "its .. leads out of a folder it names")
+        elif not path.exists():
             index.skip("missing_path", path, "no such file or directory")
         elif path.is_dir():
             _index_directory(index, path)
@@ -131,10 +135,27 @@ def index_paths(paths: Iterable[str | Path], site: Site) -> SourceIndex:
     return index
 
 
+def _climbs_out(path: Path) -> bool:
+    """Whether ``path`` names a folder and then climbs out of it with ``..``
+    (``mirror/www.ylwt22.com/../../etc``): it would read outside what it names.
+    Leading ones (``../crawl/warc``) only say where the path starts."""
+    named = False
+    for part in path.parts[1:] if path.anchor else path.parts:
+        if part != "..":
+            named = True
+        elif named:
+            return True
+    return False
+
+
 def _index_directory(index: SourceIndex, root: Path) -> None:
     resolved_root = root.resolve()
     for folder, dirs, files in os.walk(root):
         dirs.sort()
+        for name in dirs:  # os.walk does not follow a link to a folder: say so when it leads out
+            link = Path(folder) / name
+            if link.is_symlink() and not link.resolve().is_relative_to(resolved_root):
+                index.skip("outside_directory", link, f"it leads out of {root}")
         for name in sorted(files):
             path = Path(folder) / name
             if not path.resolve().is_relative_to(resolved_root):
@@ -204,11 +225,14 @@ def _index_warc(index: SourceIndex, path: Path) -> None:
         records = ArchiveIterator(stream, check_digests="raise")
         try:
             for record in records:
-                if record.rec_type != "response" or record.http_headers is None:
+                if record.rec_type != "response":
                     continue
-                status = record.http_headers.get_statuscode()
-                url = record.rec_headers.get_header("WARC-Target-URI")
-                if status != "200" or not url or not index.site.is_site_url(url):
+                url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if urlsplit(url).scheme not in _HTTP or not index.site.is_site_url(url):
+                    # Another host, or a file: URL (which passes for a site URL by its host).
+                    index.skip("outside_site", path, f"a record of {url or 'no URL'}")
+                    continue
+                if record.http_headers is None or record.http_headers.get_statuscode() != "200":
                     continue
                 offset = records.get_record_offset()
                 records.read_to_end(record)

@@ -189,6 +189,9 @@ class Ylwt22Spider(scrapy.Spider):
 
     async def parse_sitemap(self, response: Response) -> AsyncIterator[scrapy.Request]:
         links = parse_sitemap(response.body, site=self.site)
+        if links.problem:
+            self.crawler.stats.inc_value(f"sitemap/skipped/{links.problem.partition(':')[0]}")
+            self.logger.warning("Skipped sitemap %s: %s", response.url, links.problem)
         for url in links.sitemaps:
             yield scrapy.Request(url, callback=self.parse_sitemap)
         known = await self.archive.known(links.article_urls)
