@@ -20,7 +20,12 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 COMMANDS_MODULE = "crawler.commands"
 # CrawlRate after OfflineMirror: a rate the user asks for holds in offline mode too.
-ADDONS = {"crawler.addons.OfflineMirror": 0, "crawler.addons.CrawlRate": 10}
+# DistributedCrawl makes the crawl a worker of a shared crawl when REDIS_URL is set.
+ADDONS = {
+    "crawler.addons.OfflineMirror": 0,
+    "crawler.addons.CrawlRate": 10,
+    "crawler.distributed.addon.DistributedCrawl": 20,
+}
 
 # The site to archive. Its www host and the m. host of its mobile twin are followed.
 SITE_ROOT = "http://www.ylwt22.com/"
@@ -93,6 +98,24 @@ REMOTE_CONTROL_ENABLED = False
 # archive's run lock, so two never overlap on one database (RUN_LOCK=False lifts it).
 EXTENSIONS = {"crawler.extensions.runs.RunRecorder": 500}
 RUN_LOCK = True
+
+# --- Distributed crawling ---------------------------------------------------------------
+# With REDIS_URL (here, on the command line or in the environment), `scrapy crawl ylwt22`
+# is one worker of a crawl shared through Redis: any number of workers, on any machines,
+# share its request queue and seen-filter and write to one archive (crawler/distributed).
+# Unset, the crawl runs in this process alone.
+REDIS_URL = os.environ.get("REDIS_URL") or None
+# The crawl the workers share; its keys are ylwt22:<CRAWL_ID>:*. A new id starts a new crawl.
+CRAWL_ID = "ylwt22"
+# A worker stops once the crawl has been quiet this many seconds: nothing queued, no
+# worker busy, nothing left to queue again.
+DISTRIBUTED_IDLE_TIMEOUT = 30.0
+# Seconds between a worker's heartbeats; a worker silent for 5 of them is taken for dead.
+DISTRIBUTED_HEARTBEAT = 2.0
+# Times a request a dead worker held is queued again before it is given up (an ERROR).
+DISTRIBUTED_MAX_REQUEUES = 3
+# Seconds a finished crawl's keys stay in Redis.
+DISTRIBUTED_KEYS_TTL = 86400
 
 # --- Items and storage ----------------------------------------------------------------
 ITEM_PIPELINES = {

@@ -177,6 +177,12 @@ class DatabasePipeline:
             ", ".join(f"{count} {outcome}" for outcome, count in counts.items()),
         )
 
+    @property
+    def pending(self) -> bool:
+        """Whether anything received is not written yet: waiting for the next batch, or
+        being written now. A worker of a distributed crawl is idle only when it is not."""
+        return not self._batch.empty or self._lock.locked()
+
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)

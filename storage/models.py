@@ -178,6 +178,8 @@ class Run(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     # Shares of the run's articles with an empty body, no date, no 来源.
     health: Mapped[dict[str, float]] = mapped_column(JsonList)
+    # The distributed crawl (CRAWL_ID) this run was a worker of; None for a crawl on its own.
+    crawl_id: Mapped[str | None]
 
 
 class CategoryProgress(Base):

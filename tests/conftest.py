@@ -4,7 +4,8 @@ Databases: `sqlite_url` and `pg_url` give a fresh, empty database each; `db_url`
 runs a test once on each, and `engine` and `session` open it migrated.
 PostgreSQL comes from the server named by TEST_DATABASE_URL (superuser, trust
 auth); when it cannot be reached its tests are skipped, except on CI (CI=true),
-where that is a failure.
+where that is a failure. `redis_url` is the Redis server named by TEST_REDIS_URL
+(database 15 by default), skipped or failed the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from storage.db import open_database, session_factory
 PG_SERVER_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS_SERVER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
@@ -59,6 +62,22 @@ def pg_url(pg_server: Engine) -> Iterator[str]:
     with pg_server.connect() as connection:
         # FORCE ends connections a failed test may have left open.
         connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server's URL; tests keep their keys apart (a CRAWL_ID each)."""
+    client = redis.Redis.from_url(REDIS_SERVER_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"Redis test server {REDIS_SERVER_URL} unreachable (set TEST_REDIS_URL): {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return REDIS_SERVER_URL
 
 
 _URL_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "pg_url"}

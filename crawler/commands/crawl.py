@@ -15,6 +15,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
+from crawler.distributed.addon import DistributedCrawl, SetupError
 from crawler.extensions.runs import SUCCESS_REASONS
 from crawler.site import Site
 from crawler.spiders.ylwt22 import MODES
@@ -57,6 +58,13 @@ class Command(ScrapyCrawlCommand):
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        # A distributed crawl's Redis (crawler/distributed): one error line and status 1
+        # for a REDIS_URL that is malformed or out of reach, before any worker starts.
+        try:
+            DistributedCrawl.check(self.settings)
+        except SetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     def run_spider(self, name: str, opts: argparse.Namespace, **kwargs: Any) -> Crawler:
         """Run the project's spider ``name`` to the end, then judge how it ended."""

@@ -20,9 +20,10 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from storage.db import StorageError, open_database, session_factory
+from storage.models import Run
 from storage.runs import (
     RunCounts,
     RunLock,
@@ -168,16 +169,22 @@ class RunRecorder:
                 self.stats.set_value("run/error", message)
                 logger.error("Not starting: %s", message)
                 raise CloseSpider("run_in_progress")
-        self.run_id = await self._run(self._start, mode)
+        # A worker of a distributed crawl records which crawl (crawler/distributed sets
+        # the stat before the spider opens); None for a crawl on its own.
+        crawl_id = self.stats.get_value("crawl/id")
+        self.run_id = await self._run(self._start, mode, crawl_id)
         self.stats.set_value("run/id", self.run_id)
 
-    def _start(self, mode: str) -> int:
+    def _start(self, mode: str, crawl_id: str | None) -> int:
         assert self._engine is not None
         with session_factory(self._engine).begin() as session:
             if self._lock is not None:
                 for stale in interrupt_stale_runs(session, modes=LOCKED_MODES):
                     logger.warning("Run %d was interrupted: its process is gone", stale)
-            return start_run(session, mode=mode, started_at=datetime.now(UTC))
+            run_id = start_run(session, mode=mode, started_at=datetime.now(UTC))
+            if crawl_id is not None:
+                session.execute(update(Run).where(Run.id == run_id).values(crawl_id=crawl_id))
+            return run_id
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         try:

@@ -108,10 +108,21 @@ class Ylwt22Spider(scrapy.Spider):
                 if (request := self._article_request_for(url, known)) is not None:
                     yield request
 
+    # Whether closing completes the readings this spider finished. The workers of a
+    # distributed crawl leave that to the last one out (crawler/distributed/worker.py).
+    finishes_readings = True
+
+    @property
+    def categories_read(self) -> frozenset[str]:
+        """The categories read down to known articles, or to their end, so far."""
+        return frozenset(self._read)
+
     async def spider_closed(self, reason: str) -> None:
         # The pipelines have stored everything by now: the readings that reached known
-        # articles are complete. A run that ended otherwise leaves them pending.
-        if reason in SUCCESS_REASONS and self._read:
+        # articles are complete. A run that ended otherwise leaves them pending, and so
+        # does one whose last write failed as it closed (its articles were spilled).
+        stored = not self.crawler.stats.get_value("database/error")
+        if self.finishes_readings and reason in SUCCESS_REASONS and stored and self._read:
             await self.archive.finish_reading(sorted(self._read))
         await self.archive.close()
 

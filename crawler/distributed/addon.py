@@ -1,0 +1,110 @@
+"""The add-on that makes ``scrapy crawl ylwt22`` a worker of a distributed crawl when
+``REDIS_URL`` is set (as a setting or in the environment); without it, nothing changes.
+
+It swaps in the Redis scheduler and seen-filter (scrapy-redis, adapted: see
+scheduler.py, dupefilter.py, queue.py), keeps the crawl's keys under
+``ylwt22:<CRAWL_ID>:``, switches the run lock off (it keeps scheduled crawls on one
+machine from overlapping; workers overlap on purpose), and adds the worker's
+components. Replays and re-extractions read local files: they stay in one process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.exceptions import RedisError
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+
+from crawler.distributed.failures import FailureAcknowledgement
+from crawler.distributed.keys import SPIDER, CrawlKeys
+from crawler.distributed.outputs import OutputAcknowledgement
+from crawler.distributed.worker import Worker
+
+# Outermost in both middleware chains: see outputs.py and failures.py.
+_OUTERMOST = 1
+# The preflight gives up on a Redis that does not answer within this many seconds.
+_PREFLIGHT_TIMEOUT = 5.0
+
+
+class SetupError(Exception):
+    """REDIS_URL or CRAWL_ID cannot be used; the message says why, in one line."""
+
+
+class DistributedCrawl:
+    def __init__(self, crawler: Crawler) -> None:
+        self.spider_name = getattr(crawler.spidercls, "name", None)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DistributedCrawl:
+        return cls(crawler)
+
+    @staticmethod
+    def check(settings: BaseSettings) -> None:
+        """Fail before the crawl, once, on a CRAWL_ID that cannot name keys or a Redis
+        that cannot be reached: not with an error per request."""
+        url = settings.get("REDIS_URL")
+        if not url:
+            return
+        try:
+            CrawlKeys.from_settings(settings)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
+        try:
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=_PREFLIGHT_TIMEOUT,
+                socket_timeout=_PREFLIGHT_TIMEOUT,
+            )
+        except ValueError as exc:
+            raise SetupError(f"REDIS_URL {_shown(url)} is not a Redis URL: {exc}") from None
+        try:
+            client.ping()
+        except RedisError as exc:
+            raise SetupError(f"cannot reach Redis at REDIS_URL {_shown(url)}: {exc}") from None
+        finally:
+            client.close()
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not settings.get("REDIS_URL") or self.spider_name != SPIDER:
+            raise NotConfigured  # silently: listed among the enabled add-ons only when on
+        keys = CrawlKeys.from_settings(settings)
+        _default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
+        _default(settings, "SCHEDULER_QUEUE_CLASS", "crawler.distributed.queue.TrackedQueue")
+        _default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
+        _default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
+        _default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
+        # The queue outlives each worker; the last one out gives it an expiry instead.
+        _default(settings, "SCHEDULER_PERSIST", True)
+        # Pop without waiting: a blocking pop would stall this worker's reactor.
+        _default(settings, "SCHEDULER_IDLE_BEFORE_CLOSE", 0)
+        _default(settings, "RUN_LOCK", False)
+        settings.setdefault_in_component_priority_dict("EXTENSIONS", Worker, 100)
+        settings.setdefault_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", OutputAcknowledgement, _OUTERMOST
+        )
+        settings.setdefault_in_component_priority_dict(
+            "DOWNLOADER_MIDDLEWARES", FailureAcknowledgement, _OUTERMOST
+        )
+
+
+def _shown(url: str) -> str:
+    """The URL for messages, its password hidden."""
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    return repr(urlunsplit(parts))
+
+
+def _default(settings: BaseSettings, name: str, value: Any) -> None:
+    # As crawler/addons.py does: addon priority ranks below the project's settings.py,
+    # whose values this mode replaces; a value given on the command line still wins.
+    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
+        settings.set(name, value, "project")
