@@ -154,7 +154,12 @@ def begin_reading(session: Session, category_url: str, at: datetime) -> datetime
     """A crawl that started at ``at`` begins reading the category's list. Returns the
     start of the earliest earlier crawl whose reading did not complete (None if the
     last one did): articles first seen since then may hide unread pages below them.
-    Several workers of one crawl share its start, and count as one reading."""
+    Several workers of one crawl share its start, and count as one reading.
+
+    The start is kept to the whole second: an article's first sighting may be its
+    WARC-Date, which has no fraction, and an article fetched in the run's first second
+    must not pass for one archived before the run."""
+    at = at.replace(microsecond=0)
     progress = session.get(CategoryProgress, category_url, with_for_update=True)
     if progress is None:
         session.add(CategoryProgress(url=category_url, pending_since=at))

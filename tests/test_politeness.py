@@ -166,6 +166,21 @@ def test_crawl_rate_spaces_requests_whatever_the_concurrency(
     assert_spaced(site.times, 0.5)
 
 
+# --- Per-host concurrency ---------------------------------------------------------------
+
+
+def test_the_per_host_concurrency_holds_with_no_delay(
+    site: SiteProxy, sqlite_url: str, tmp_path: Path
+) -> None:
+    # Each answer takes 0.2 s; with one request in flight at a time, no two answers come
+    # closer than that (Scrapy's own downloader would send the queued ones all at once).
+    site.delay = 0.2
+    settings = options("CONCURRENT_REQUESTS_PER_DOMAIN=1", "DOWNLOAD_DELAY=0",
+                       "CLOSESPIDER_PAGECOUNT=8")  # fmt: skip
+    assert_ok(crawl(sqlite_url, *settings, proxy=site.url, data_dir=tmp_path))
+    assert_spaced(site.times, 0.2)
+
+
 def applied(**values: object) -> Settings:
     """The project's settings, ``values`` given on the command line, after CrawlRate."""
     settings = Settings()

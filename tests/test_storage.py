@@ -37,6 +37,7 @@ from storage.repository import (
     iter_article_rows,
     upsert_articles,
 )
+from storage.runs import begin_reading, finish_reading
 from tests.support.records import FETCHED, URL, make_record
 
 SEEN = datetime(2024, 1, 20, 3, 5, tzinfo=UTC)
@@ -394,3 +395,24 @@ def test_an_older_fetch_never_replaces_a_newer_one(session: Session) -> None:
     # The same fetch extracted again (an improved extraction) does replace it.
     again = make_record(body="新版正文，提取改进", fetched_at=FETCHED)
     assert store(session, again, seen_at=LATER).updated == [URL]
+
+
+def test_an_article_fetched_in_a_reading_s_first_second_is_not_taken_for_an_older_one(
+    session: Session,
+) -> None:
+    # The interrupted run starts at .7 s and archives an article within that second: its
+    # first sighting is the WARC-Date, to the second.
+    started = datetime(2026, 1, 5, 12, 0, 0, 700_000, tzinfo=UTC)
+    assert begin_reading(session, "http://www.ylwt22.com/zongjie/", started) is None
+    first_seen = started.replace(microsecond=0)
+    # The next run sees the reading unfinished; the article is not older than it, so the
+    # pages below it are read again.
+    pending = begin_reading(session, "http://www.ylwt22.com/zongjie/", started + timedelta(hours=1))
+    assert pending is not None
+    assert not first_seen < pending
+    # Once the reading is complete, the next one starts afresh.
+    finish_reading(session, ["http://www.ylwt22.com/zongjie/"])
+    assert (
+        begin_reading(session, "http://www.ylwt22.com/zongjie/", started + timedelta(hours=2))
+        is None
+    )

@@ -1,0 +1,41 @@
+"""Scrapy's downloader, with its per-host concurrency kept when there is no delay.
+
+Scrapy 2.19 starts each download of a slot's queue as a task, and the task marks its
+request as transferring only once it runs. With ``DOWNLOAD_DELAY = 0``, the loop that
+hands out the queue sees the slot still free and hands out every queued request at
+once, past ``CONCURRENT_REQUESTS_PER_DOMAIN``. With a delay it hands out one per delay,
+so the project's defaults were never affected; a user who turns the delay off still
+gets the concurrency they set. The fix marks each request as transferring before its
+task starts (the task marks it again, a set, and unmarks it when done).
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+
+from scrapy.core.downloader import Downloader as ScrapyDownloader
+from scrapy.core.downloader import Slot
+from scrapy.utils.asyncio import call_later
+from scrapy.utils.defer import _schedule_coro
+
+
+class Downloader(ScrapyDownloader):
+    def _process_queue(self, slot: Slot) -> None:
+        # Scrapy's own, but for the line marked below.
+        if slot.latercall:
+            return
+        now = monotonic()
+        delay = slot.download_delay()
+        if delay:
+            penalty = delay - now + slot.lastseen
+            if penalty > 0:
+                slot.latercall = call_later(penalty, self._latercall, slot)
+                return
+        while slot.queue and slot.free_transfer_slots() > 0:
+            slot.lastseen = now
+            request, queue_dfd = slot.queue.popleft()
+            slot.transferring.add(request)  # the fix: counted before its task runs
+            _schedule_coro(self._wait_for_download(slot, request, queue_dfd))
+            if delay:  # one request per delay
+                self._process_queue(slot)
+                break
