@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,15 +54,24 @@ def pg_server() -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def pg_url(pg_server: Engine) -> Iterator[str]:
+@contextmanager
+def fresh_pg_database(pg_server: Engine) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped afterwards."""
     name = f"test_{uuid.uuid4().hex}"
     with pg_server.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    with pg_server.connect() as connection:
-        # FORCE ends connections a failed test may have left open.
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with pg_server.connect() as connection:
+            # FORCE ends connections a failed test may have left open.
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: Engine) -> Iterator[str]:
+    with fresh_pg_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

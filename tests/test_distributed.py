@@ -27,7 +27,7 @@ import pytest
 import redis
 from scrapy import Request
 from scrapy.utils.test import get_crawler
-from sqlalchemy import Engine, make_url, select
+from sqlalchemy import Engine, select
 
 from crawler.distributed.dupefilter import RedisDupeFilter
 from crawler.distributed.keys import CrawlKeys
@@ -35,12 +35,13 @@ from crawler.distributed.queue import TrackedQueue
 from crawler.distributed.scheduler import RedisScheduler
 from crawler.spiders.ylwt22 import PartialArticle, Ylwt22Spider
 from storage.db import open_database, session_factory
-from storage.models import Article, CategoryProgress, Run
-from tests.conftest import PG_SERVER_URL
+from storage.models import Article, CategoryProgress
+from tests.conftest import fresh_pg_database
 from tests.support.crawl import FAST, MIRROR, PROJECT_ROOT, crawl, scrapy
 from tests.support.sitegen import Site
 from tests.support.siteproxy import SiteProxy
 from tests.test_crawl import assert_ok, stored
+from tests.test_incremental import runs
 
 pytestmark = pytest.mark.postgres
 
@@ -66,12 +67,8 @@ def crawl_id(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def other_pg_url(pg_server: Engine) -> Iterator[str]:
     """A second fresh PostgreSQL database, for a crawl to compare with."""
-    name = f"test_{uuid.uuid4().hex}"
-    with pg_server.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    with pg_server.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_pg_database(pg_server) as url:
+        yield url
 
 
 class Worker:
@@ -125,14 +122,6 @@ def export(database_url: str, path: Path) -> dict[str, dict[str, str]]:
         rows = list(csv.DictReader(file))
     assert len(rows) == len({row["url"] for row in rows})
     return {row["url"]: {k: v for k, v in row.items() if k not in RUN_DEPENDENT} for row in rows}
-
-
-def runs(database_url: str) -> list[Run]:
-    engine = open_database(database_url)
-    with session_factory(engine)() as session:
-        found = list(session.scalars(select(Run).order_by(Run.id)))
-    engine.dispose()
-    return found
 
 
 def pending_readings(database_url: str) -> dict[str, object]:
