@@ -23,7 +23,7 @@ _ARTICLE_PAGE = re.compile(r"(?:^|/)\d+_\d+\.html$")
 
 class BareSpider(scrapy.Spider):
     name = "bare"
-    start_urls = ("http://www.ylwt22.com/",)
+    start_urls = ["http://www.ylwt22.com/"]  # noqa: RUF012 (Scrapy's own attribute)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[scrapy.Request]:
         for href in response.css(".nav a::attr(href)").getall():

@@ -71,9 +71,9 @@ def main() -> None:
     preload(MirrorRequest.mirror)
     factory = http.HTTPFactory()
     factory.protocol = Channel
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1", backlog=256)  # type: ignore[attr-defined]
+    port = reactor.listenTCP(0, factory, backlog=256, interface="127.0.0.1")
     print(f"listening on http://127.0.0.1:{port.getHost().port}", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The synthetic site of bench/corpus.py written out as pages, in `wget --mirror` layout.
 
-    python bench/site.py DIR [COUNT]     # DIR/www.ylwt22.com/..., COUNT articles (5,000)
+    python bench/mirror.py DIR [COUNT]     # DIR/www.ylwt22.com/..., COUNT articles (5,000)
 
 The pages copy the live site's DedeCMS templates as saved in seeds/mirror/: the header,
 the navigation, the right-hand column and the footer are all there, so a page weighs what
@@ -282,9 +282,9 @@ def write_site(mirror: Path, articles: Iterable[SyntheticArticle]) -> WrittenSit
         target = www / _path(article).lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         for number, text in enumerate(texts, 1):
-            name = target if number == 1 else target.with_name(f"{target.stem}_{number}.html")
+            file = target if number == 1 else target.with_name(f"{target.stem}_{number}.html")
             data = text.encode()
-            name.write_bytes(data)
+            file.write_bytes(data)
             total += len(data)
         by_folder[folder].append(article)
         previous[folder] = article
@@ -292,20 +292,20 @@ def write_site(mirror: Path, articles: Iterable[SyntheticArticle]) -> WrittenSit
         page_count += pages
     hot = _hot(hot_list)
     list_count = 0
-    for name, folder in CATEGORY_DIRS.items():
+    for category, folder in CATEGORY_DIRS.items():
         newest_first = by_folder[folder][::-1]
         pages = max(1, -(-len(newest_first) // PER_PAGE))
         for page in range(1, pages + 1):
             chunk = newest_first[(page - 1) * PER_PAGE : page * PER_PAGE]
             data = list_page(
-                name, folder, chunk, page, pages, total=len(newest_first), hot=hot
+                category, folder, chunk, page, pages, total=len(newest_first), hot=hot
             ).encode()
             # The first page is the category's folder, and list_<typeid>_1.html too.
             targets = [f"list_{TYPEIDS[folder]}_{page}.html"]
             if page == 1:
                 targets.append("index.html")
-            for target in targets:
-                (www / folder / target).write_bytes(data)
+            for list_name in targets:
+                (www / folder / list_name).write_bytes(data)
             total += len(data)
             list_count += 1
     home = _page(
