@@ -83,9 +83,13 @@ class RunCounts:
     health: Mapping[str, float] | None = None
 
 
-def start_run(session: Session, *, mode: str, started_at: datetime) -> int:
+def start_run(
+    session: Session, *, mode: str, started_at: datetime, crawl_id: str | None = None
+) -> int:
+    """``crawl_id``: the distributed crawl the run is a worker of, None for one alone."""
     run = Run(
         mode=mode,
+        crawl_id=crawl_id,
         status="running",
         started_at=started_at,
         host=os.uname().nodename,
@@ -130,12 +134,21 @@ def finish_run(
 def interrupt_stale_runs(session: Session, *, modes: Iterable[str]) -> list[int]:
     """Runs of ``modes`` still marked running: their process died (the caller holds the
     run lock, so none of them is alive). They are marked interrupted."""
-    stale = session.scalars(
-        select(Run.id).where(Run.status == "running", Run.mode.in_(list(modes)))
-    ).all()
-    if stale:
-        session.execute(update(Run).where(Run.id.in_(stale)).values(status="interrupted"))
-    return list(stale)
+    stale = list(
+        session.scalars(select(Run.id).where(Run.status == "running", Run.mode.in_(list(modes))))
+    )
+    interrupt_runs(session, stale)
+    return stale
+
+
+def interrupt_runs(session: Session, run_ids: Iterable[int]) -> None:
+    """Mark the runs interrupted, those still marked running: their process died."""
+    if wanted := list(run_ids):
+        session.execute(
+            update(Run)
+            .where(Run.id.in_(wanted), Run.status == "running")
+            .values(status="interrupted")
+        )
 
 
 def recent_runs(session: Session, *, before: int, limit: int = 5) -> list[Run]:

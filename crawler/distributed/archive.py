@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
-
 from crawler.archive import Archive
-from storage.models import Run
-
-
-def _interrupt(session: Session, run_ids: list[int]) -> None:
-    session.execute(
-        update(Run).where(Run.id.in_(run_ids), Run.status == "running").values(status="interrupted")
-    )
+from storage.runs import interrupt_runs
 
 
 class CrawlArchive(Archive):
@@ -23,4 +14,4 @@ class CrawlArchive(Archive):
         """Mark the runs of dead workers interrupted, as a crawl on its own marks the
         runs it finds with their process gone."""
         if wanted := list(run_ids):
-            await self._run(self._write, _interrupt, wanted)
+            await self._run(self._write, interrupt_runs, wanted)

@@ -24,6 +24,4 @@ class FailureAcknowledgement:
         return cls(crawler)
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        scheduler = self.crawler.engine.scheduler
-        assert isinstance(scheduler, RedisScheduler)
-        scheduler.forget(request)
+        RedisScheduler.of(self.crawler).forget(request)

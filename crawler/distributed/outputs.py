@@ -44,9 +44,7 @@ class OutputAcknowledgement:
 
     @property
     def scheduler(self) -> RedisScheduler:
-        scheduler = self.crawler.engine.scheduler
-        assert isinstance(scheduler, RedisScheduler)
-        return scheduler
+        return RedisScheduler.of(self.crawler)
 
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any]

@@ -62,6 +62,13 @@ class RedisScheduler(Scheduler):
         self._taken: WeakSet[Request] = WeakSet()
         self._handed: deque[Request] = deque()
 
+    @staticmethod
+    def of(crawler: Crawler) -> RedisScheduler:
+        """The running crawl's scheduler: a worker's is always this one."""
+        scheduler = crawler.engine.scheduler
+        assert isinstance(scheduler, RedisScheduler)
+        return scheduler
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
         scheduler: RedisScheduler = super().from_crawler(crawler)

@@ -114,9 +114,7 @@ class Worker:
 
     @property
     def scheduler(self) -> RedisScheduler:
-        scheduler = self.crawler.engine.scheduler
-        assert isinstance(scheduler, RedisScheduler)
-        return scheduler
+        return RedisScheduler.of(self.crawler)
 
     def spider_opened(self, spider: Spider) -> None:
         # Synchronous on purpose: the spider and the run recorder read the stats set

@@ -20,10 +20,9 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from storage.db import StorageError, open_database, session_factory
-from storage.models import Run
 from storage.runs import (
     RunCounts,
     RunLock,
@@ -181,10 +180,7 @@ class RunRecorder:
             if self._lock is not None:
                 for stale in interrupt_stale_runs(session, modes=LOCKED_MODES):
                     logger.warning("Run %d was interrupted: its process is gone", stale)
-            run_id = start_run(session, mode=mode, started_at=datetime.now(UTC))
-            if crawl_id is not None:
-                session.execute(update(Run).where(Run.id == run_id).values(crawl_id=crawl_id))
-            return run_id
+            return start_run(session, mode=mode, started_at=datetime.now(UTC), crawl_id=crawl_id)
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         try:
