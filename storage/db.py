@@ -177,6 +177,14 @@ def _display(url: str | URL) -> str:
     return re.sub(r"(//[^/:@]*:).*@", r"\1***@", url)
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error in one line: its kind, and the first line of what the driver (or
+    SQLAlchemy) said."""
+    if isinstance(exc, StorageError):
+        return str(exc)
+    return f"{type(exc).__name__}: {_reason(exc)}"
+
+
 def _reason(exc: BaseException) -> str:
     """The first line of what the driver (or SQLAlchemy) said went wrong."""
     text = str(getattr(exc, "orig", None) or exc).strip()

@@ -172,6 +172,15 @@ class Run(Base):
     articles_unchanged: Mapped[int]
     articles_duplicate: Mapped[int]
     articles_gone: Mapped[int]
+    # Kept as another copy of an archived article (a lesser rendering, an older fetch).
+    articles_outranked: Mapped[int] = mapped_column(server_default="0")
+    # Not saved in the archive; of them, those kept in DATABASE_SPILL_DIR.
+    articles_unsaved: Mapped[int] = mapped_column(server_default="0")
+    articles_spilled: Mapped[int] = mapped_column(server_default="0")
+    # Every article the run handled: the items its spider produced, and the archived
+    # articles the site answered 304, 404 or 410 for. Each is counted under exactly one
+    # outcome: new, updated, unchanged, outranked, gone, dropped or unsaved.
+    articles_handled: Mapped[int] = mapped_column(server_default="0")
     dropped: Mapped[dict[str, int]] = mapped_column(JsonList)
     errors: Mapped[int]
     requests: Mapped[int]

@@ -85,9 +85,11 @@ class UpsertResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     outranked: list[str] = field(default_factory=list)
-    """The stored row came from a better copy: a higher rendering (the desktop page
-    of an article now met as its mobile page) or a later fetch of the same one
-    (when older saved pages are replayed). Only the seen times moved."""
+    """Kept as another copy: the stored row came from a better copy, a higher
+    rendering (the desktop page of an article now met as its mobile page) or a later
+    fetch of the same one (when older saved pages are replayed), or another copy of
+    the URL in the same batch stands. Only the seen times moved. A URL is listed once
+    per such copy, so that the four lists together hold one entry per record."""
     changes: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     """For each updated URL, the fields that changed: name -> (stored, new)."""
     duplicates: list[str] = field(default_factory=list)
@@ -142,10 +144,11 @@ def upsert_articles(
     latest: dict[str, ArticleRecord] = {}
     for record in records:
         # In one batch as across batches: the higher rendering stands, else the later.
+        # The copy that does not stand is outranked, so every record has one outcome.
         held = latest.get(record.url)
         if held is None or _rank(record.template) >= _rank(held.template):
             latest[record.url] = record
-        if held is not None and _rank(record.template) != _rank(held.template):
+        if held is not None:
             result.outranked.append(record.url)
     if not latest:
         return result

@@ -12,13 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, Integer, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CategoryProgress, Run
 
 # Shared by every process that crawls into this archive; the value itself is arbitrary.
 _RUN_LOCK_KEY = 0x796C777432325F33
+# The first half of a run's life lock on PostgreSQL (its id is the second).
+_RUN_LIFE_KEY = 0x796C7774
 
 
 class RunLock:
@@ -69,13 +71,98 @@ class RunLock:
             self._file = None
 
 
+class RunLife:
+    """Held by a run for as long as its process lives, so that a later run can tell a
+    run still marked running whose process is gone (killed with -9, or its machine
+    lost) from one that is alive. PostgreSQL: a session-level advisory lock on a
+    connection of its own, keyed by the run's id; SQLite: an exclusive lock on a file
+    named after the run in a folder next to the database. Either is released by the
+    server or the operating system when the process dies."""
+
+    def __init__(self, engine: Engine, run_id: int) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self._connection: Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    def hold(self) -> None:
+        match self.engine.dialect.name:
+            case "postgresql":
+                connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                connection.scalar(select(func.pg_advisory_lock(*_life_key(self.run_id))))
+                self._connection = connection
+            case "sqlite" if (folder := _life_folder(self.engine)) is not None:
+                folder.mkdir(exist_ok=True)
+                handle = (folder / str(self.run_id)).open("ab")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._file = handle
+
+    def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a lost connection has released it
+                self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                Path(self._file.name).unlink()
+            self._file.close()
+            self._file = None
+
+    @staticmethod
+    def alive(engine: Engine, run_id: int) -> bool:
+        """Whether the process of run ``run_id`` still holds its life."""
+        match engine.dialect.name:
+            case "postgresql":
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    key = _life_key(run_id)
+                    if not conn.scalar(select(func.pg_try_advisory_lock(*key))):
+                        return True
+                    conn.scalar(select(func.pg_advisory_unlock(*key)))
+                    return False
+            case "sqlite" if (folder := _life_folder(engine)) is not None:
+                try:
+                    handle = (folder / str(run_id)).open("rb")
+                except FileNotFoundError:
+                    return False
+                with handle:
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        return True
+                with contextlib.suppress(OSError):
+                    (folder / str(run_id)).unlink()
+                return False
+        return True  # an in-memory database lives and dies with its one process
+
+
+def _life_key(run_id: int) -> tuple[Any, Any]:
+    # The two-key form takes two 32-bit integers: say so, whatever the driver would send.
+    return cast(literal(_RUN_LIFE_KEY), Integer), cast(literal(run_id), Integer)
+
+
+def _life_folder(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(f"{database}.runs")
+
+
 @dataclass(frozen=True, slots=True)
 class RunCounts:
+    """What a run did: each article it handled under exactly one outcome, so that
+    ``articles_handled`` is the sum of new, updated, unchanged, outranked, gone,
+    dropped and unsaved."""
+
     articles_new: int = 0
     articles_updated: int = 0
     articles_unchanged: int = 0
     articles_duplicate: int = 0
+    """Of the new and updated articles, those that are reprints of another."""
     articles_gone: int = 0
+    articles_outranked: int = 0
+    articles_unsaved: int = 0
+    articles_spilled: int = 0
+    articles_handled: int = 0
     dropped: Mapping[str, int] | None = None
     errors: int = 0
     requests: int = 0
@@ -131,14 +218,13 @@ def finish_run(
     )
 
 
-def interrupt_stale_runs(session: Session, *, modes: Iterable[str]) -> list[int]:
-    """Runs of ``modes`` still marked running: their process died (the caller holds the
-    run lock, so none of them is alive). They are marked interrupted."""
-    stale = list(
-        session.scalars(select(Run.id).where(Run.status == "running", Run.mode.in_(list(modes))))
-    )
-    interrupt_runs(session, stale)
-    return stale
+def interrupt_dead_runs(session: Session, engine: Engine, *, besides: int) -> list[int]:
+    """Runs still marked running whose process is gone (see RunLife), other than run
+    ``besides``: they are marked interrupted. Returns their ids."""
+    running = session.scalars(select(Run.id).where(Run.status == "running", Run.id != besides))
+    dead = [run_id for run_id in running if not RunLife.alive(engine, run_id)]
+    interrupt_runs(session, dead)
+    return dead
 
 
 def interrupt_runs(session: Session, run_ids: Iterable[int]) -> None:

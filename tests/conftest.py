@@ -11,6 +11,7 @@ where that is a failure. `redis_url` is the Redis server named by TEST_REDIS_URL
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +19,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import Engine, create_engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from storage.db import open_database, session_factory
+from tests.support.reconcile import QUERY, unreconciled, unreconciled_in_sqlite
 
 PG_SERVER_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -60,8 +62,11 @@ def fresh_pg_database(pg_server: Engine) -> Iterator[str]:
     name = f"test_{uuid.uuid4().hex}"
     with pg_server.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        yield url
+        problems = _unreconciled_in_postgres(url)
+        assert not problems, f"runs that say finished and do not add up: {problems}"
     finally:
         with pg_server.connect() as connection:
             # FORCE ends connections a failed test may have left open.
@@ -112,3 +117,27 @@ def engine(db_url: str) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as session:
         yield session
+
+
+def _unreconciled_in_postgres(url: str) -> list[str]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return unreconciled(connection.execute(text(QUERY)).all())
+    except ProgrammingError:  # no runs table, or one from before runs were accounted
+        return []
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _runs_add_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After each test: every SQLite archive it wrote holds only runs that add up (the
+    PostgreSQL ones are checked as their database is dropped)."""
+    started = time.time()
+    yield
+    problems = []
+    for path in tmp_path_factory.getbasetemp().rglob("*.sqlite3"):
+        if path.stat().st_mtime >= started - 1:
+            problems += unreconciled_in_sqlite(path)
+    assert not problems, f"runs that say finished and do not add up: {problems}"

@@ -109,7 +109,8 @@ def test_a_full_run_finds_the_edited_and_the_deleted_article(
     result = crawl(sqlite_url, "-a", "mode=full", proxy=proxy.url, data_dir=tmp_path)
     assert_ok(result)
     assert result.stdout.splitlines()[0].startswith(
-        "Run 2 (full) finished: 0 new, 1 updated, 14 unchanged, 0 duplicate, 1 gone"
+        "Run 2 (full) finished: 0 new, 1 updated, 14 unchanged, 0 kept as another copy, "
+        "1 gone, 0 dropped, 0 not saved: 16 of 16 articles accounted for;"
     )
     # Unchanged articles were not sent again: the site answered 304 to the validators.
     assert proxy.statuses.count(304) == 14

@@ -16,13 +16,11 @@ from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
 from crawler.distributed.addon import DistributedCrawl, SetupError
-from crawler.extensions.runs import SUCCESS_REASONS
+from crawler.extensions.runs import EXIT_RUN_IN_PROGRESS, RunRecorder
 from crawler.site import Site
 from crawler.spiders.ylwt22 import MODES
 
-# The exit status of a crawl that found another run in progress on its archive
-# (EX_TEMPFAIL): a scheduler can tell "skipped" from "failed".
-EXIT_RUN_IN_PROGRESS = 75
+__all__ = ["EXIT_RUN_IN_PROGRESS", "Command", "check_spider_arguments"]
 
 
 def check_spider_arguments(spargs: dict[str, str]) -> None:
@@ -76,25 +74,19 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def judge(self) -> None:
-        """Print each run's report, and exit non-zero unless every run succeeded."""
+        """Print each run's report, and exit with the status its run recorder decided."""
         for crawler in self._crawlers:
             try:
-                stats = crawler.stats.get_stats()
-            except RuntimeError:  # the crawl never started
-                stats = {}
-            for line in stats.get("run/report", ()):
-                print(line)
-            reason = stats.get("finish_reason")
-            if reason == "run_in_progress":
-                self.exitcode = EXIT_RUN_IN_PROGRESS
-                print(f"error: {stats.get('run/error')}", file=sys.stderr)
-            elif reason is None:
+                recorder = crawler.get_extension(RunRecorder)
+            except RuntimeError:  # the crawl never got as far as its extensions
+                recorder = None
+            outcome = recorder.outcome if recorder is not None else None
+            if outcome is None:
                 self.exitcode = 1
                 print("error: the crawl was stopped before it started", file=sys.stderr)
-            elif reason not in SUCCESS_REASONS:
-                self.exitcode = 1
-                detail = stats.get("database/error")
-                print(
-                    f"error: the crawl ended with {reason!r}" + (f": {detail}" if detail else ""),
-                    file=sys.stderr,
-                )
+                continue
+            for line in recorder.report if recorder is not None else ():
+                print(line)
+            if outcome.exit_code:
+                self.exitcode = outcome.exit_code
+                print(f"error: {outcome.error}", file=sys.stderr)

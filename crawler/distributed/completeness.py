@@ -24,7 +24,7 @@ from redis.lock import Lock
 from scrapy import Request
 from scrapy.statscollectors import StatsCollector
 
-from crawler.distributed.archive import CrawlArchive
+from crawler.archive import Archive
 from crawler.distributed.heartbeats import Heartbeat, Heartbeats
 from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.scheduler import RedisScheduler
@@ -44,7 +44,7 @@ class CompletenessPass:
         keys: CrawlKeys,
         *,
         scheduler: RedisScheduler,
-        archive: CrawlArchive,
+        archive: Archive,
         site: Site,
         stats: StatsCollector,
         max_requeues: int,

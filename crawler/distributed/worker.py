@@ -33,11 +33,12 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from crawler.distributed.archive import CrawlArchive
+from crawler.archive import Archive
 from crawler.distributed.completeness import LOCK_TIMEOUT, CompletenessPass
 from crawler.distributed.heartbeats import Heartbeats
 from crawler.distributed.keys import CrawlKeys, connect, text
 from crawler.distributed.scheduler import RedisScheduler
+from crawler.extensions.runs import RunRecorder
 from crawler.site import Site
 from crawler.spiders.ylwt22 import Ylwt22Spider
 from pipelines.store import DatabasePipeline
@@ -76,10 +77,11 @@ class Worker:
         self.keys_ttl = keys_ttl
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.heartbeats = Heartbeats(server, keys.workers, dead_after=DEAD_AFTER_BEATS * heartbeat)
-        self.archive = CrawlArchive(crawler.settings["DATABASE_URL"])
+        self.archive = Archive(crawler)
         self.site = Site.from_root(crawler.settings.get("SITE_ROOT"))
         self._spider: Ylwt22Spider | None = None
         self._store: DatabasePipeline | None = None
+        self._recorder: RunRecorder | None = None
         self._watching: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self._stop = asyncio.Event()
@@ -104,8 +106,6 @@ class Worker:
             max_requeues=settings.getint("DISTRIBUTED_MAX_REQUEUES", 3),
             keys_ttl=settings.getint("DISTRIBUTED_KEYS_TTL", 86400),
         )
-        # Before the spider opens: the run records which crawl it is a worker of.
-        worker.stats.set_value("crawl/id", worker.keys.crawl_id)
         worker.stats.set_value("crawl/worker", worker.id)
         crawler.signals.connect(worker.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(worker.spider_idle, signal=signals.spider_idle)
@@ -130,13 +130,19 @@ class Worker:
             )
             self._stop.set()
             raise CloseSpider("finished")
+        # The run records which crawl it is a worker of when it writes its row, after
+        # it has opened the database: this handler has run by then.
+        self._recorder = self.crawler.get_extension(RunRecorder)
+        if self._recorder is not None:
+            self._recorder.crawl_id = self.keys.crawl_id
         if isinstance(spider, Ylwt22Spider):
             self._spider = spider
             spider.finishes_readings = False  # the last worker out completes them all
         # The first worker's start is the crawl's: all workers count as one reading.
         self.server.set(self.keys.started_at, datetime.now(UTC).isoformat(), nx=True)
         started = datetime.fromisoformat(text(self.server.get(self.keys.started_at) or ""))
-        self.stats.set_value("crawl/started_at", started)
+        if self._spider is not None:
+            self._spider.crawl_started_at = started
         self._store = self.crawler.get_item_pipeline(DatabasePipeline)
         self._beat(busy=True)
         self._joined = True
@@ -162,8 +168,6 @@ class Worker:
                 await self._leave()
         except RedisError as exc:
             logger.error("Could not leave crawl %s: %s", self.keys.namespace, exc)
-        finally:
-            await self.archive.close()
 
     async def _watch(self) -> None:
         try:
@@ -232,7 +236,7 @@ class Worker:
             await self._store.flush()  # idle but for a partial batch: write it now
             if self._store.pending or not engine.spider_is_idle():
                 return False
-        if not self.stats.get_value("database/error"):  # else its articles were spilled
+        if self._store is None or self._store.failed is None:  # else they were spilled
             self.scheduler.forget_popped()
         return True
 
@@ -241,7 +245,7 @@ class Worker:
             self.id,
             busy=busy,
             requests=len(self.crawler.engine.downloader.active),
-            run_id=self.stats.get_value("run/id"),
+            run_id=self._recorder.run_id if self._recorder is not None else None,
         )
 
     def _take_work(self) -> None:

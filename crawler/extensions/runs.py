@@ -1,40 +1,43 @@
-"""Every crawl is a run recorded in the database, one at a time per archive.
+"""Every crawl is a run recorded in the database, and this extension owns how it ends.
 
 At the start the run takes the archive's run lock (a second crawl on the same database
-stops at once with ``run_in_progress``), marks runs whose process died as interrupted,
-and records itself. At the end it records what it did, judges the extraction's health
-against the previous runs, and reports both.
+stops at once with ``run_in_progress``), records itself, holds its life (see
+storage.runs.RunLife) and marks runs whose process died as interrupted. At the end it
+accounts for every article the run handled, judges the run (its status and exit code,
+decided here and nowhere else), records what it did, judges the extraction's health
+against the previous runs, and reports all of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
-from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from storage.db import StorageError, open_database, session_factory
+from pipelines import signals as archive_signals
+from pipelines.database import ArchiveDatabase
+from pipelines.store import DatabasePipeline, StoreOutcomes
+from storage.db import StorageError, describe_error
 from storage.runs import (
     RunCounts,
+    RunLife,
     RunLock,
     finish_run,
-    interrupt_stale_runs,
+    interrupt_dead_runs,
     recent_runs,
     start_run,
 )
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Reasons for which a run has done what was asked of it.
 SUCCESS_REASONS = frozenset(
@@ -42,6 +45,11 @@ SUCCESS_REASONS = frozenset(
 )
 # The modes that crawl the site, and so take turns on an archive.
 LOCKED_MODES = ("incremental", "full")
+# Exit statuses: a scheduler tells a failed run from one skipped because another run
+# held the archive (EX_TEMPFAIL).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_RUN_IN_PROGRESS = 75
 HEALTH = {
     "empty_body": "empty body",
     "no_date": "no date",
@@ -50,24 +58,10 @@ HEALTH = {
 # A share of articles with a broken field "jumps" when it is this much above the
 # median of the last runs' (and at least twice it): the site's template has changed.
 _JUMP = 0.2
-_BASELINE_RUNS = 5
 # Fewer articles than this in a run say nothing about the extraction's health.
 _MIN_ARTICLES = 10
-
-
-def run_counts(stats: dict[str, Any]) -> RunCounts:
-    return RunCounts(
-        articles_new=stats.get("database/articles_new", 0),
-        articles_updated=stats.get("database/articles_updated", 0),
-        articles_unchanged=stats.get("database/articles_unchanged", 0),
-        articles_duplicate=stats.get("database/articles_duplicate", 0),
-        articles_gone=stats.get("database/articles_gone", 0),
-        dropped={k.removeprefix("drop/"): v for k, v in stats.items() if k.startswith("drop/")},
-        errors=stats.get("log_count/ERROR", 0),
-        requests=stats.get("downloader/request_count", 0),
-        bytes=stats.get("downloader/response_bytes", 0),
-        health=health(stats),
-    )
+# An item that failed in a pipeline with an error rather than a reason.
+PIPELINE_ERROR = "pipeline_error"
 
 
 def health(stats: dict[str, Any]) -> dict[str, float]:
@@ -89,13 +83,16 @@ def health(stats: dict[str, Any]) -> dict[str, float]:
 
 
 def health_warnings(current: dict[str, float], previous: list[dict[str, float]]) -> list[str]:
-    """A warning for each share that jumped against the median of earlier runs."""
+    """A warning for each share that jumped against the median of earlier runs. With
+    no earlier run to compare with, nothing has jumped."""
     if current.get("articles", 0) < _MIN_ARTICLES:
         return []
     earlier = [h for h in previous if h.get("articles", 0) >= _MIN_ARTICLES]
+    if not earlier:
+        return []
     warnings = []
     for key, label in HEALTH.items():
-        baseline = statistics.median(h.get(key, 0.0) for h in earlier) if earlier else 0.0
+        baseline = statistics.median(h.get(key, 0.0) for h in earlier)
         share = current.get(key, 0.0)
         if share >= baseline + _JUMP and share >= 2 * baseline:
             warnings.append(
@@ -106,17 +103,85 @@ def health_warnings(current: dict[str, float], previous: list[dict[str, float]])
     return warnings
 
 
-def report(run_id: int, mode: str, counts: RunCounts, stats: dict[str, Any]) -> list[str]:
+@dataclass
+class Tally:
+    """What the run's spider handed on: items, and what became of them before the
+    storage pipeline; and the archived articles it saw again without a page."""
+
+    scraped: int = 0
+    """Items that passed every pipeline, the storage pipeline included."""
+    dropped: Counter[str] = field(default_factory=Counter)
+    seen_unchanged: int = 0
+    seen_gone: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.scraped + sum(self.dropped.values()) + self.seen_unchanged + self.seen_gone
+
+
+def account(tally: Tally, store: StoreOutcomes) -> tuple[RunCounts, list[str]]:
+    """Every article the run handled under one outcome, and what does not add up (empty
+    when everything does): the counts of the spider's side against the store's."""
+    dropped = tally.dropped + store.dropped
+    unsaved = store.spilled + store.lost + store.sightings_unsaved
+    counts = RunCounts(
+        articles_new=store.new,
+        articles_updated=store.updated,
+        articles_unchanged=store.unchanged + store.seen_unchanged,
+        articles_duplicate=store.reprints,
+        articles_gone=store.seen_gone,
+        articles_outranked=store.outranked,
+        articles_unsaved=unsaved,
+        articles_spilled=store.spilled,
+        articles_handled=tally.handled,
+        dropped=dict(sorted(dropped.items())),
+    )
+    short = []
+    if store.received != tally.scraped:
+        short.append(
+            f"{tally.scraped} articles passed the pipelines, the store received {store.received}"
+        )
+    if store.pending:
+        short.append(
+            f"{store.pending} articles received by the store were neither written, "
+            "dropped nor spilled"
+        )
+    sightings = tally.seen_unchanged + tally.seen_gone
+    if store.sightings_received != sightings or store.sightings_pending:
+        short.append(
+            f"{sightings} articles were seen unchanged or gone, "
+            f"{store.sightings_received - store.sightings_pending} of them recorded"
+        )
+    return counts, short
+
+
+def outcome_total(counts: RunCounts) -> int:
+    return (
+        counts.articles_new
+        + counts.articles_updated
+        + counts.articles_unchanged
+        + counts.articles_outranked
+        + counts.articles_gone
+        + sum((counts.dropped or {}).values())
+        + counts.articles_unsaved
+    )
+
+
+def report(run_id: int, mode: str, status: str, counts: RunCounts) -> list[str]:
     dropped = counts.dropped or {}
     drops = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
+    reprints = (
+        f" ({counts.articles_duplicate} of them reprints)" if counts.articles_duplicate else ""
+    )
     lines = [
-        f"Run {run_id} ({mode}) {stats.get('finish_reason', 'ended')}: "
-        f"{counts.articles_new} new, {counts.articles_updated} updated, "
-        f"{counts.articles_unchanged} unchanged, {counts.articles_duplicate} duplicate, "
-        f"{counts.articles_gone} gone; {sum(dropped.values())} dropped"
-        + (f" ({drops})" if drops else "")
-        + f"; {counts.errors} errors, {counts.requests} requests, {counts.bytes:,} bytes.",
-    ]
+        f"Run {run_id} ({mode}) {status}: {counts.articles_new} new{reprints}, "
+        f"{counts.articles_updated} updated, {counts.articles_unchanged} unchanged, "
+        f"{counts.articles_outranked} kept as another copy, {counts.articles_gone} gone, "
+        f"{sum(dropped.values())} dropped" + (f" ({drops})" if drops else "")
+        + f", {counts.articles_unsaved} not saved: "
+        f"{outcome_total(counts)} of {counts.articles_handled} articles accounted for; "
+        f"{counts.errors} errors, {counts.requests} requests, {counts.bytes:,} bytes.",
+    ]  # fmt: skip
     shares = counts.health or {}
     if shares:
         lines.append(
@@ -127,101 +192,184 @@ def report(run_id: int, mode: str, counts: RunCounts, stats: dict[str, Any]) -> 
     return lines
 
 
-class RunRecorder:
-    """Settings: ``DATABASE_URL``; ``RUN_LOCK`` (default True for crawls) takes the
-    archive's run lock, so that scheduled crawls never overlap on one database."""
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: its status in ``runs``, the process's exit code, and the one
+    line that says why it failed."""
 
-    def __init__(self, crawler: Crawler, database_url: str, use_lock: bool) -> None:
+    status: str
+    exit_code: int
+    error: str | None = None
+
+
+class RunRecorder:
+    """Settings: ``RUN_LOCK`` (True: crawls of the site take the archive's run lock,
+    so that scheduled crawls never overlap on one database). The database is the
+    storage pipeline's."""
+
+    def __init__(self, crawler: Crawler, use_lock: bool) -> None:
         assert crawler.stats is not None
         self.crawler = crawler
         self.stats: StatsCollector = crawler.stats
-        self.database_url = database_url
         self.use_lock = use_lock
         self.run_id: int | None = None
-        self._engine: Engine | None = None
+        self.crawl_id: str | None = None
+        """The distributed crawl this run is a worker of (set before the spider opens)."""
+        self.tally = Tally()
+        self.counts = RunCounts()
+        """Every article the run handled, by outcome: set when the run is judged."""
+        self.outcome: RunOutcome | None = None
+        """Set once the spider has closed, or when the run could not start."""
+        self.report: list[str] = []
+        self._database: ArchiveDatabase | None = None
         self._lock: RunLock | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runs")
+        self._life: RunLife | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunRecorder:
-        recorder = cls(
-            crawler, crawler.settings["DATABASE_URL"], crawler.settings.getbool("RUN_LOCK", True)
-        )
-        crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
+        recorder = cls(crawler, crawler.settings.getbool("RUN_LOCK"))
+        connect = crawler.signals.connect
+        connect(recorder.spider_opened, signal=signals.spider_opened)
+        connect(recorder.spider_closed, signal=signals.spider_closed)
+        connect(recorder.item_scraped, signal=signals.item_scraped)
+        connect(recorder.item_dropped, signal=signals.item_dropped)
+        connect(recorder.item_error, signal=signals.item_error)
+        connect(recorder.article_unchanged, signal=archive_signals.article_unchanged)
+        connect(recorder.article_gone, signal=archive_signals.article_gone)
         return recorder
 
-    async def _run(self, func: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+    # --- what the spider handed on ------------------------------------------------------
+
+    def item_scraped(self) -> None:
+        self.tally.scraped += 1
+
+    def item_dropped(self, exception: BaseException) -> None:
+        self.tally.dropped[getattr(exception, "reason", "other")] += 1
+
+    def item_error(self) -> None:
+        self.tally.dropped[PIPELINE_ERROR] += 1
+
+    def article_unchanged(self) -> None:
+        self.tally.seen_unchanged += 1
+
+    def article_gone(self) -> None:
+        self.tally.seen_gone += 1
+
+    # --- the run's start and end ----------------------------------------------------------
 
     async def spider_opened(self, spider: Spider) -> None:
         mode = getattr(spider, "mode", spider.name)
+        store = self.crawler.get_item_pipeline(DatabasePipeline)
+        if store is None:
+            return
+        self._database = database = store.database
         try:
-            self._engine = await self._run(open_database, self.database_url)
+            engine = await database.open()
         except StorageError:
             return  # the storage pipeline reports it and stops the crawl
         if self.use_lock and mode in LOCKED_MODES:
-            self._lock = RunLock(self._engine)
-            if not await self._run(self._lock.acquire):
+            self._lock = RunLock(engine)
+            if not await database.call(self._lock.acquire):
                 self._lock = None
-                message = f"another run is in progress on {RunLock(self._engine).where}"
-                self.stats.set_value("run/error", message)
+                message = f"another run is in progress on {database.where}"
+                self.outcome = RunOutcome("skipped", EXIT_RUN_IN_PROGRESS, message)
                 logger.error("Not starting: %s", message)
                 raise CloseSpider("run_in_progress")
-        # A worker of a distributed crawl records which crawl (crawler/distributed sets
-        # the stat before the spider opens); None for a crawl on its own.
-        crawl_id = self.stats.get_value("crawl/id")
-        self.run_id = await self._run(self._start, mode, crawl_id)
-        self.stats.set_value("run/id", self.run_id)
+        try:
+            self.run_id = await database.write(self._start, mode)
+        except StorageError as exc:
+            logger.error("Could not record the run: %s", exc)
+            raise CloseSpider("database_error") from None
 
-    def _start(self, mode: str, crawl_id: str | None) -> int:
-        assert self._engine is not None
-        with session_factory(self._engine).begin() as session:
-            if self._lock is not None:
-                for stale in interrupt_stale_runs(session, modes=LOCKED_MODES):
-                    logger.warning("Run %d was interrupted: its process is gone", stale)
-            return start_run(session, mode=mode, started_at=datetime.now(UTC), crawl_id=crawl_id)
+    def _start(self, session: Session, mode: str) -> int:
+        assert self._database is not None
+        engine = self._database.engine
+        run_id = start_run(session, mode=mode, started_at=datetime.now(UTC), crawl_id=self.crawl_id)
+        # Held before the run's row is visible to anyone: no other run can take it for
+        # a dead one.
+        self._life = RunLife(engine, run_id)
+        self._life.hold()
+        for dead in interrupt_dead_runs(session, engine, besides=run_id):
+            logger.warning("Run %d was interrupted: its process is gone", dead)
+        return run_id
+
+    def judge(self, reason: str) -> RunOutcome:
+        """How the run ended, decided once: finished only if the spider finished its
+        work, the archive took everything, and every article is accounted for."""
+        if self.outcome is not None:
+            return self.outcome
+        store = self.crawler.get_item_pipeline(DatabasePipeline)
+        outcomes = store.outcomes if store is not None else StoreOutcomes()
+        self.counts, short = account(self.tally, outcomes)
+        error = None
+        if store is not None and store.failed is not None:
+            error = f"the crawl ended with 'database_error': {store.failed}"
+        elif outcomes.lost or outcomes.spilled:
+            error = "the archive could not take every article"
+        elif reason not in SUCCESS_REASONS:
+            error = f"the run ended with {reason!r}"
+        elif short:
+            error = "its counts do not add up: " + "; ".join(short)
+        if error is not None and store is not None and (outcomes.spilled or outcomes.lost):
+            error += (
+                f"; {outcomes.spilled + outcomes.lost} articles not saved: "
+                f"{outcomes.spilled} kept in {store.spill_dir}, {outcomes.lost} lost"
+            )
+        if error is None:
+            self.outcome = RunOutcome("finished", EXIT_OK)
+        else:
+            self.outcome = RunOutcome("failed", EXIT_FAILED, error)
+        return self.outcome
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
+        database = self._database
         try:
-            if self.run_id is not None:
-                await self._finish(getattr(spider, "mode", spider.name), reason)
+            outcome = self.judge(reason)
+            if self.run_id is not None and database is not None:
+                await self._finish(database, getattr(spider, "mode", spider.name), reason, outcome)
         finally:
-            if self._lock is not None:
-                await self._run(self._lock.release)
-            if self._engine is not None:
-                await self._run(self._engine.dispose)
-            self._executor.shutdown(wait=False)
+            if database is not None:
+                if self._life is not None:
+                    await database.call(self._life.release)
+                if self._lock is not None:
+                    await database.call(self._lock.release)
 
-    async def _finish(self, mode: str, reason: str) -> None:
-        stats = {**self.stats.get_stats(), "finish_reason": reason}
-        counts = run_counts(stats)
-        previous = await self._run(self._previous_health)
-        lines = report(self.run_id or 0, mode, counts, stats)
+    async def _finish(
+        self, database: ArchiveDatabase, mode: str, reason: str, outcome: RunOutcome
+    ) -> None:
+        stats = self.stats.get_stats()
+        counts = replace(
+            self.counts,
+            errors=stats.get("log_count/ERROR", 0),
+            requests=stats.get("downloader/request_count", 0),
+            bytes=stats.get("downloader/response_bytes", 0),
+            health=health(stats),
+        )
+        lines = report(self.run_id or 0, mode, outcome.status, counts)
         for line in lines:
             logger.info(line)
-        for warning in health_warnings(dict(counts.health or {}), previous):
-            logger.warning(warning)
-            lines.append(f"Warning: {warning}")
-        self.stats.set_value("run/report", lines)
-        status = "finished" if reason in SUCCESS_REASONS else "failed"
-        await self._run(self._record, status, reason, counts)
+        self.report = lines
+        try:
+            previous = await database.read(self._previous_health)
+            for warning in health_warnings(dict(counts.health or {}), previous):
+                logger.warning(warning)
+                lines.append(f"Warning: {warning}")
+            await database.write(self._record, outcome.status, reason, counts)
+        except StorageError as exc:
+            # The run stays marked running: the next run finds it interrupted.
+            logger.error("Could not record run %s: %s", self.run_id, describe_error(exc))
 
-    def _previous_health(self) -> list[dict[str, float]]:
-        assert self._engine is not None
+    def _previous_health(self, session: Session) -> list[dict[str, float]]:
         assert self.run_id is not None
-        with session_factory(self._engine, readonly=True)() as session:
-            return [dict(run.health) for run in recent_runs(session, before=self.run_id)]
+        return [dict(run.health) for run in recent_runs(session, before=self.run_id)]
 
-    def _record(self, status: str, reason: str, counts: RunCounts) -> None:
-        assert self._engine is not None
+    def _record(self, session: Session, status: str, reason: str, counts: RunCounts) -> None:
         assert self.run_id is not None
-        with session_factory(self._engine).begin() as session:
-            finish_run(
-                session,
-                self.run_id,
-                status=status,
-                finished_at=datetime.now(UTC),
-                finish_reason=reason,
-                counts=counts,
-            )
+        finish_run(
+            session,
+            self.run_id,
+            status=status,
+            finished_at=datetime.now(UTC),
+            finish_reason=reason,
+            counts=counts,
+        )

@@ -16,8 +16,6 @@ from scrapy.utils.asyncio import run_in_thread
 
 from crawler.replay.sources import Source, SourceIndex, index_paths
 from crawler.spiders.ylwt22 import Ylwt22Spider
-from storage.db import open_database, session_factory
-from storage.repository import iter_provenance
 
 _HANDLER = "crawler.replay.handler.ReplayDownloadHandler"
 
@@ -47,8 +45,7 @@ class ReplaySpider(Ylwt22Spider):
         self.mode = "reextract" if from_database else "replay"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        # Indexing reads every input file: off the reactor's thread.
-        self.index = await run_in_thread(self._build_index)
+        self.index = await self._build_index()
         stats = self.crawler.stats
         for reason, count in self.index.skipped.items():
             stats.set_value(f"replay/skipped/{reason}", count)
@@ -60,18 +57,14 @@ class ReplaySpider(Ylwt22Spider):
             # Copies of one article in several renderings are each replayed.
             yield self.article_request(source.url, meta={"replay_source": source}, dont_filter=True)
 
-    def _build_index(self) -> SourceIndex:
+    async def _build_index(self) -> SourceIndex:
         if not self.from_database:
-            return index_paths(self.paths, self.site)
+            # Indexing reads every input file: off the reactor's thread.
+            return await run_in_thread(index_paths, self.paths, self.site)
         index = SourceIndex(self.site)
-        engine = open_database(self.settings["DATABASE_URL"])
-        try:
-            with session_factory(engine, readonly=True)() as session:
-                for url, fetched, provenance in iter_provenance(session):
-                    if not provenance:
-                        index.skip("no_raw_copy", url, "stored before raw pages were kept")
-                    for entry in provenance:
-                        index.add(Source.from_provenance(entry, fetched))
-        finally:
-            engine.dispose()
+        for url, fetched, provenance in await self.archive.provenance():
+            if not provenance:
+                index.skip("no_raw_copy", url, "stored before raw pages were kept")
+            for entry in provenance:
+                index.add(Source.from_provenance(entry, fetched))
         return index

@@ -33,7 +33,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.archive import Archive
-from crawler.extensions.runs import SUCCESS_REASONS
+from crawler.extensions.runs import RunRecorder
 from crawler.items import ArticleItem
 from crawler.pages.article import ArticlePage, assemble_article, parse_page
 from crawler.pages.listing import ListPage, category_urls, parse_list_page, parse_sitemap
@@ -84,19 +84,22 @@ class Ylwt22Spider(scrapy.Spider):
         spider.site = Site.from_root(crawler.settings.get("SITE_ROOT"))
         # The desktop and mobile hosts, nothing else (the offsite middleware reads this).
         spider.allowed_domains = list(spider.site.hosts)
-        spider.archive = Archive(crawler.settings["DATABASE_URL"])
+        spider.archive = Archive(crawler)
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         return spider
 
+    crawl_started_at: datetime | None = None
+    """When this crawl started: set by the workers of a distributed crawl to the first
+    worker's start, so that they count as one reading; else when this spider started."""
+
     @property
     def run_started_at(self) -> datetime:
-        """When this crawl started: the first worker's start, when several workers share
-        one crawl (stats "crawl/started_at"), else this process's."""
-        stats = self.crawler.stats
-        started = stats.get_value("crawl/started_at") or stats.get_value("start_time")
-        return started if isinstance(started, datetime) else datetime.now(UTC)
+        if self.crawl_started_at is None:
+            self.crawl_started_at = datetime.now(UTC)
+        return self.crawl_started_at
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.run_started_at  # noqa: B018  (the crawl's start is now, unless a worker set it)
         await self.archive.open()
         yield scrapy.Request(self.site.root, callback=self.parse_home)
         yield scrapy.Request(self.site.robots_url, callback=self.parse_robots)
@@ -121,10 +124,10 @@ class Ylwt22Spider(scrapy.Spider):
         # The pipelines have stored everything by now: the readings that reached known
         # articles are complete. A run that ended otherwise leaves them pending, and so
         # does one whose last write failed as it closed (its articles were spilled).
-        stored = not self.crawler.stats.get_value("database/error")
-        if self.finishes_readings and reason in SUCCESS_REASONS and stored and self._read:
+        recorder = self.crawler.get_extension(RunRecorder)
+        finished = (recorder.judge(reason).status if recorder else reason) == "finished"
+        if self.finishes_readings and finished and self._read:
             await self.archive.finish_reading(sorted(self._read))
-        await self.archive.close()
 
     def parse_home(self, response: Response) -> Iterator[scrapy.Request]:
         for url in category_urls(response.url, response.body, response.headers, site=self.site):
