@@ -102,6 +102,11 @@ CATEGORY_MAX_ARTICLES = 500_000
 # In a full crawl, the list pages of a category queued ahead of those parsed: each page
 # parsed queues the one this many after it, so the queue never holds more.
 LIST_PAGES_AHEAD = 4
+# Sitemap indexes followed below the sitemaps the site names (sitemap.xml, robots.txt's):
+# an index nested deeper is not read. The sitemap protocol allows one level.
+SITEMAP_MAX_DEPTH = 3
+# The most sitemaps one crawl reads (the protocol's 50,000 URLs each).
+SITEMAP_MAX_COUNT = 2000
 COOKIES_ENABLED = False
 # No listening ports: a scheduled crawl needs no telnet console or remote-control server.
 TELNETCONSOLE_ENABLED = False

@@ -6,6 +6,8 @@
   instead. A full crawl reads a believed pager's pages by number, LIST_PAGES_AHEAD at
   a time, so a category of 16,000 pages is read whole and a hostile one cannot fill
   the queue.
+- Sitemap indexes are followed SITEMAP_MAX_DEPTH deep and SITEMAP_MAX_COUNT sitemaps
+  per crawl (sitemap/skipped/too_deep, sitemap/skipped/too_many).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import scrapy
@@ -38,6 +41,7 @@ ROOT = "http://www.ylwt22.com/"
 ALL = sorted(record["url"] for record in expected_records())
 ARTICLE = ROOT + "xindetihui/2023/0912/315175.html"
 HTML = {"Content-Type": "text/html"}
+XML = {"Content-Type": "application/xml"}
 MIB = 1024 * 1024
 MAX_ARTICLES = project.CATEGORY_MAX_ARTICLES
 # A crawl of the snapshot takes seconds; one that does not end is killed at 180.
@@ -160,7 +164,8 @@ class NothingArchived:
 
 
 def list_spider(mode: str = "full", **settings: Any) -> Ylwt22Spider:
-    names = ("SITE_ROOT", "CATEGORY_MAX_ARTICLES", "LIST_PAGES_AHEAD")  # fmt: skip
+    names = ("SITE_ROOT", "CATEGORY_MAX_ARTICLES", "LIST_PAGES_AHEAD", "SITEMAP_MAX_DEPTH",
+             "SITEMAP_MAX_COUNT")  # fmt: skip
     crawler = get_crawler(Ylwt22Spider, {name: getattr(project, name) for name in names} | settings)
     spider = Ylwt22Spider.from_crawler(crawler, mode=mode)
     crawler.spider = spider
@@ -359,3 +364,82 @@ def test_a_believed_claim_past_the_real_pages_costs_a_few_requests(
     assert fanwen == sorted(f"{ROOT}fanwen/list_42_{n}.html" for n in range(2, 3 + 2 * 4 + 1))
     assert stats(result.stderr, "list/") == {"list/fetch_failed": 8}
     assert stats(result.stderr, "scheduler/enqueued")["scheduler/enqueued"] < 50
+
+
+# --- crawls: sitemaps ---------------------------------------------------------------------
+
+
+def robots_with(*sitemaps: str) -> Reply:
+    robots = mirror_file(ROOT + "robots.txt").read_text("utf-8")
+    robots += "".join(f"Sitemap: {url}\n" for url in sitemaps)
+    return Reply(200, robots.encode(), {"Content-Type": "text/plain"})
+
+
+def sitemap_index(*urls: str) -> bytes:
+    entries = "".join(f"<sitemap><loc>{url}</loc></sitemap>" for url in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}'
+        "</sitemapindex>"
+    ).encode()
+
+
+def urlset(*urls: str) -> bytes:
+    entries = "".join(f"<url><loc>{url}</loc></url>" for url in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+    ).encode()
+
+
+class EndlessSitemaps(SiteProxy):
+    """Answers sitemap_index.xml?p=N with an index of one sitemap: ?p=N+1."""
+
+    chain = ROOT + "sitemap_index.xml"
+
+    def _answer(self, url: str, headers: dict[str, str]) -> Reply:
+        reply = super()._answer(url, headers)  # recorded as asked for
+        if urlsplit(url)._replace(query="").geturl() != self.chain:
+            return reply
+        number = int(parse_qs(urlsplit(url).query).get("p", ["0"])[0])
+        return Reply(200, sitemap_index(f"{self.chain}?p={number + 1}"), XML)
+
+
+def test_a_sitemap_index_that_never_ends_is_followed_three_deep(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with EndlessSitemaps(MIRROR) as site:
+        site.replies[ROOT + "robots.txt"] = robots_with(EndlessSitemaps.chain)
+        result = timed_crawl(sqlite_url, proxy=site.url, data_dir=tmp_path)
+        chain = [u for u in site.requests if u.startswith(EndlessSitemaps.chain)]
+    assert_ok(result)
+    # The index robots.txt names, and three levels of indexes below it (SITEMAP_MAX_DEPTH).
+    assert chain == [EndlessSitemaps.chain] + [f"{EndlessSitemaps.chain}?p={n}" for n in (1, 2, 3)]
+    assert stats(result.stderr, "sitemap/") == {"sitemap/skipped/too_deep": 1}
+    assert (
+        f"WARNING: Skipped 1 sitemap(s) listed in {EndlessSitemaps.chain}?p=3: nested deeper than "
+        f"SITEMAP_MAX_DEPTH (3): {EndlessSitemaps.chain}?p=4" in result.stderr
+    )
+    assert sorted(stored(sqlite_url)) == ALL
+
+
+def test_no_more_sitemaps_than_the_limit_are_read(
+    site: SiteProxy, sqlite_url: str, tmp_path: Path
+) -> None:
+    parts = [f"{ROOT}sitemap_part{n}.xml" for n in range(1, 31)]
+    site.replies[ROOT + "robots.txt"] = robots_with(ROOT + "sitemap_wide.xml")
+    site.replies[ROOT + "sitemap_wide.xml"] = Reply(200, sitemap_index(*parts), XML)
+    for part in parts:
+        site.replies[part] = Reply(200, urlset(ARTICLE), XML)
+    result = timed_crawl(sqlite_url, "-s", "SITEMAP_MAX_COUNT=10", proxy=site.url,
+                         data_dir=tmp_path)  # fmt: skip
+    assert_ok(result)
+    # sitemap.xml (named twice, read once), sitemap_wide.xml, and 8 of its 30.
+    read = [u for u in site.requests if u.startswith(ROOT + "sitemap")]
+    assert sorted(read) == sorted([ROOT + "sitemap.xml", ROOT + "sitemap_wide.xml", *parts[:8]])
+    assert stats(result.stderr, "sitemap/") == {"sitemap/skipped/too_many": 22}
+    assert (
+        f"WARNING: Skipped 22 sitemap(s) listed in {ROOT}sitemap_wide.xml: past SITEMAP_MAX_COUNT "
+        f"(10): {parts[8]}, {parts[9]}, {parts[10]}, …" in result.stderr
+    )
+    assert sorted(stored(sqlite_url)) == ALL

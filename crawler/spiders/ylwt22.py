@@ -24,12 +24,13 @@ them queued at a time, each parsed page queueing the one that many after it, and
 pages wait behind the articles already queued, so the queue holds a few pages' worth
 of requests per category however many pages there are. An implausible pager is logged,
 counted (``list/implausible_pager``) and read by its 下一页 links, one page at a time,
-while pages list articles and for at most CATEGORY_MAX_ARTICLES pages.
+while pages list articles and for at most CATEGORY_MAX_ARTICLES pages. Sitemaps are
+followed SITEMAP_MAX_DEPTH indexes deep and SITEMAP_MAX_COUNT sitemaps per crawl.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +89,8 @@ class Ylwt22Spider(scrapy.Spider):
     archive: Archive
     max_category_articles: int
     list_pages_ahead: int
+    sitemap_max_depth: int
+    sitemap_max_count: int
 
     def __init__(self, mode: str = "incremental", depth: int | str = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +104,8 @@ class Ylwt22Spider(scrapy.Spider):
         # the categories this run has read down to known articles.
         self._pending: dict[str, datetime | None] = {}
         self._read: set[str] = set()
+        # The sitemaps this crawl has asked for (at most SITEMAP_MAX_COUNT).
+        self._sitemaps: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Ylwt22Spider:
@@ -112,6 +117,8 @@ class Ylwt22Spider(scrapy.Spider):
         settings = crawler.settings
         spider.max_category_articles = settings.getint("CATEGORY_MAX_ARTICLES")
         spider.list_pages_ahead = max(1, settings.getint("LIST_PAGES_AHEAD"))
+        spider.sitemap_max_depth = settings.getint("SITEMAP_MAX_DEPTH")
+        spider.sitemap_max_count = settings.getint("SITEMAP_MAX_COUNT")
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         return spider
 
@@ -127,7 +134,8 @@ class Ylwt22Spider(scrapy.Spider):
         await self.archive.open()
         yield scrapy.Request(self.site.root, callback=self.parse_home)
         yield scrapy.Request(self.site.robots_url, callback=self.parse_robots)
-        yield scrapy.Request(self.site.sitemap_url, callback=self.parse_sitemap)
+        for sitemap in self._sitemap_requests([self.site.sitemap_url], depth=0):
+            yield sitemap
         if self.mode == "full":
             # Every archived article, listed or not any more: a page the site deleted
             # is found gone only by asking for it.
@@ -309,21 +317,53 @@ class Ylwt22Spider(scrapy.Spider):
 
     def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
         robots = Protego.parse(response.text)
-        for url in robots.sitemaps:
-            if self.site.is_site_url(url):
-                yield scrapy.Request(url, callback=self.parse_sitemap)
+        sitemaps = [url for url in robots.sitemaps if self.site.is_site_url(url)]
+        yield from self._sitemap_requests(sitemaps, depth=0)
 
-    async def parse_sitemap(self, response: Response) -> AsyncIterator[scrapy.Request]:
+    async def parse_sitemap(
+        self, response: Response, depth: int = 0
+    ) -> AsyncIterator[scrapy.Request]:
         links = parse_sitemap(response.body, site=self.site)
         if links.problem:
             self.crawler.stats.inc_value(f"sitemap/skipped/{links.problem.partition(':')[0]}")
             self.logger.warning("Skipped sitemap %s: %s", response.url, links.problem)
-        for url in links.sitemaps:
-            yield scrapy.Request(url, callback=self.parse_sitemap)
+        for sitemap in self._sitemap_requests(links.sitemaps, depth=depth + 1, index=response.url):
+            yield sitemap
         known = await self.archive.known(links.article_urls)
         for url in links.article_urls:
             if (request := self._article_request_for(url, known.get(url))) is not None:
                 yield request
+
+    def _sitemap_requests(
+        self, urls: Iterable[str], *, depth: int, index: str | None = None
+    ) -> Iterator[scrapy.Request]:
+        """Requests for the sitemaps at ``urls``, ``depth`` indexes below the ones the
+        site names (sitemap.xml and robots.txt's): none deeper than SITEMAP_MAX_DEPTH,
+        and no more than SITEMAP_MAX_COUNT in the crawl. What is left out is logged
+        and counted (sitemap/skipped/too_deep, sitemap/skipped/too_many)."""
+        new = [url for url in dict.fromkeys(urls) if url not in self._sitemaps]
+        if new and depth > self.sitemap_max_depth:
+            self._skip_sitemaps(
+                "too_deep",
+                new,
+                index,
+                f"nested deeper than SITEMAP_MAX_DEPTH ({self.sitemap_max_depth})",
+            )
+            return
+        room = max(0, self.sitemap_max_count - len(self._sitemaps))
+        if len(new) > room:
+            self._skip_sitemaps(
+                "too_many", new[room:], index, f"past SITEMAP_MAX_COUNT ({self.sitemap_max_count})"
+            )
+        for url in new[:room]:
+            self._sitemaps.add(url)
+            yield scrapy.Request(url, callback=self.parse_sitemap, cb_kwargs={"depth": depth})
+
+    def _skip_sitemaps(self, reason: str, urls: list[str], index: str | None, why: str) -> None:
+        self.crawler.stats.inc_value(f"sitemap/skipped/{reason}", len(urls))
+        source = f"listed in {index}" if index else "named by the site"
+        shown = ", ".join(urls[:3]) + (", …" if len(urls) > 3 else "")
+        self.logger.warning("Skipped %d sitemap(s) %s: %s: %s", len(urls), source, why, shown)
 
     def article_request(self, url: str, **kwargs: Any) -> scrapy.Request:
         return scrapy.Request(
