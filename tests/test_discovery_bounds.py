@@ -8,14 +8,18 @@
   the queue.
 - Sitemap indexes are followed SITEMAP_MAX_DEPTH deep and SITEMAP_MAX_COUNT sitemaps
   per crawl (sitemap/skipped/too_deep, sitemap/skipped/too_many).
+- A gzipped sitemap (sitemap.xml.gz) is read, up to DOWNLOAD_MAXSIZE once decompressed
+  (sitemap/skipped/too_large past it), entities refused as in a plain one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
 import time
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,14 @@ from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 import crawler.settings as project
-from crawler.pages.listing import ListPage, pager_problem, parse_list_page
+from crawler.pages.listing import (
+    ListPage,
+    SitemapLinks,
+    pager_problem,
+    parse_list_page,
+    parse_sitemap,
+    read_sitemap,
+)
 from crawler.spiders.ylwt22 import Ylwt22Spider
 from tests.support.crawl import MIRROR, crawl
 from tests.support.pages import expected_records, mirror_file
@@ -42,6 +53,7 @@ ALL = sorted(record["url"] for record in expected_records())
 ARTICLE = ROOT + "xindetihui/2023/0912/315175.html"
 HTML = {"Content-Type": "text/html"}
 XML = {"Content-Type": "application/xml"}
+GZIP_FILE = {"Content-Type": "application/x-gzip"}
 MIB = 1024 * 1024
 MAX_ARTICLES = project.CATEGORY_MAX_ARTICLES
 # A crawl of the snapshot takes seconds; one that does not end is killed at 180.
@@ -165,7 +177,7 @@ class NothingArchived:
 
 def list_spider(mode: str = "full", **settings: Any) -> Ylwt22Spider:
     names = ("SITE_ROOT", "CATEGORY_MAX_ARTICLES", "LIST_PAGES_AHEAD", "SITEMAP_MAX_DEPTH",
-             "SITEMAP_MAX_COUNT")  # fmt: skip
+             "SITEMAP_MAX_COUNT", "DOWNLOAD_MAXSIZE")  # fmt: skip
     crawler = get_crawler(Ylwt22Spider, {name: getattr(project, name) for name in names} | settings)
     spider = Ylwt22Spider.from_crawler(crawler, mode=mode)
     crawler.spider = spider
@@ -443,3 +455,98 @@ def test_no_more_sitemaps_than_the_limit_are_read(
         f"(10): {parts[8]}, {parts[9]}, {parts[10]}, …" in result.stderr
     )
     assert sorted(stored(sqlite_url)) == ALL
+
+
+# --- gzipped sitemaps ----------------------------------------------------------------------
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzipped sitemap of ``size`` bytes of XML: one <url> repeated."""
+    head, entry = urlset()[: -len(b"</urlset>")], b"<url><loc>" + ARTICLE.encode() + b"</loc></url>"
+    compressor = zlib.compressobj(wbits=31)  # a gzip stream
+    chunk = entry * (MIB // len(entry))
+    parts = [compressor.compress(head)]
+    parts += [compressor.compress(chunk) for _ in range(size // len(chunk))]
+    return b"".join([*parts, compressor.compress(b"</urlset>"), compressor.flush()])
+
+
+def test_a_gzipped_sitemap_reads_as_the_plain_one() -> None:
+    plain = mirror_file(ROOT + "sitemap.xml").read_bytes()
+    links = parse_sitemap(plain)
+    assert len(links.article_urls) == len(ALL)
+    assert read_sitemap(gzip.compress(plain), max_size=MIB) == links
+    assert read_sitemap(plain, max_size=MIB) == links
+    assert read_sitemap(gzip.compress(plain), max_size=0) == links  # 0: no limit, as Scrapy's
+
+
+def test_a_gzipped_sitemap_past_the_size_limit_is_refused() -> None:
+    bomb = gzip_bomb(32 * MIB)
+    assert len(bomb) < MIB // 8
+    tracemalloc.start()
+    try:
+        links = read_sitemap(bomb, max_size=MIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (links.sitemaps, links.article_urls) == ((), ())
+    assert links.problem.startswith(
+        f"too_large: its {len(bomb)} B of gzip expand past DOWNLOAD_MAXSIZE ({MIB} B; "
+    )
+    assert peak < 4 * MIB  # decompression stopped at the limit
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"\x1f\x8b\x08\x00 not gzip at all", "malformed: not gzip"),
+        (
+            gzip.compress(
+                b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+                b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>&xxe;</loc>'
+                b"</url></urlset>"
+            ),
+            "entities: its DOCTYPE declares xxe; none was read",
+        ),
+        (gzip.compress(b"<html><body>soft 404</body></html>"), "malformed: <html> is not"),
+    ],
+    ids=["bad-gzip", "entities-inside", "not-a-sitemap-inside"],
+)
+def test_a_gzipped_sitemap_that_is_not_one_gives_no_urls(body: bytes, problem: str) -> None:
+    links = read_sitemap(body, max_size=MIB)
+    assert (links.sitemaps, links.article_urls) == ((), ())
+    assert links.problem.startswith(problem), links.problem
+    assert isinstance(links, SitemapLinks)
+
+
+def test_gzipped_sitemaps_are_read_as_files_and_as_content_encoding(
+    site: SiteProxy, sqlite_url: str, tmp_path: Path
+) -> None:
+    page = mirror_file(ARTICLE).read_bytes()
+    unlisted = [f"{ROOT}xindetihui/2023/0913/{315200 + n}.html" for n in range(3)]
+    for n, url in enumerate(unlisted):
+        site.replies[url] = Reply(200, page.replace("李静".encode(), f"王芳{n}".encode()), HTML)
+    gzipped_file, content_encoded, both, bomb = (
+        f"{ROOT}{name}" for name in ("sitemap_new.xml.gz", "sitemap_ce.xml",
+                                     "sitemap_both.xml.gz", "sitemap_bomb.xml.gz")
+    )  # fmt: skip
+    site.replies[ROOT + "robots.txt"] = robots_with(gzipped_file, content_encoded, both, bomb)
+    site.replies[gzipped_file] = Reply(200, gzip.compress(urlset(unlisted[0])), GZIP_FILE)
+    site.replies[content_encoded] = Reply(
+        200, gzip.compress(urlset(unlisted[1])), {**XML, "Content-Encoding": "gzip"}
+    )
+    # A .gz file that the server compresses again on the way.
+    site.replies[both] = Reply(
+        200, gzip.compress(gzip.compress(urlset(unlisted[2]))),
+        {**GZIP_FILE, "Content-Encoding": "gzip"},
+    )  # fmt: skip
+    site.replies[bomb] = Reply(200, gzip_bomb(32 * MIB), GZIP_FILE)
+    result = timed_crawl(sqlite_url, "-s", f"DOWNLOAD_MAXSIZE={MIB}", proxy=site.url,
+                         data_dir=tmp_path)  # fmt: skip
+    assert_ok(result)
+    rows = stored(sqlite_url)
+    assert sorted(rows) == sorted([*ALL, *unlisted])
+    assert [rows[url].author for url in unlisted] == ["王芳0", "王芳1", "王芳2"]
+    assert stats(result.stderr, "sitemap/") == {"sitemap/skipped/too_large": 1}
+    assert f"Skipped sitemap {bomb}: too_large: its " in result.stderr
+    assert f"expand past DOWNLOAD_MAXSIZE ({MIB} B; " in result.stderr
+    assert "malformed" not in result.stderr

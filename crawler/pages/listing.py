@@ -1,5 +1,5 @@
 """Extraction of the pages that lead to articles: the home page's category nav, the
-category list pages with their DedeCMS pager, and sitemaps.
+category list pages with their DedeCMS pager, and sitemaps (plain or gzipped).
 
 Nothing here trusts what a page claims about its size: a list page's pager gives page
 numbers and a URL builder, never a list of every page it claims, and its claim is
@@ -8,6 +8,8 @@ checked (:func:`pager_problem`) before the spider acts on it."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,8 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 from parsel import Selector
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
 from crawler.pages import selectors as css
@@ -27,6 +31,7 @@ _PAGE_INFO = re.compile(r"共\s*(\d+)\s*页\s*(?:(\d+)\s*条)?")
 # string of digits raises.
 _MAX_DIGITS = 12
 _HTTP = frozenset({"http", "https"})
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +161,29 @@ class SitemapLinks:
     article_urls: tuple[str, ...]
     problem: str = ""
     """Why none of the sitemap's URLs is taken, as "reason: detail" (reasons:
-    ``entities``, ``malformed``); empty for a sitemap that was read."""
+    ``entities``, ``malformed``, ``too_large``); empty for a sitemap that was read."""
+
+
+def read_sitemap(body: bytes, *, max_size: int, site: Site = DEFAULT_SITE) -> SitemapLinks:
+    """:func:`parse_sitemap` of a sitemap as it arrives: XML, or a gzipped file
+    (``sitemap.xml.gz``, told by its magic bytes, whatever its URL or Content-Type).
+    A gzipped one is decompressed up to ``max_size`` bytes (DOWNLOAD_MAXSIZE; 0 for no
+    limit) and refused past it, so a small bomb cannot fill memory. A sitemap sent with
+    Content-Encoding arrives here decompressed already, under the same limit."""
+    if body[:2] != _GZIP_MAGIC:
+        return parse_sitemap(body, site=site)
+    try:
+        xml = gunzip(body, max_size=max_size)
+    except _DecompressionMaxSizeExceeded as exc:  # as Scrapy's SitemapSpider catches it
+        return SitemapLinks(
+            (),
+            (),
+            f"too_large: its {len(body)} B of gzip expand past DOWNLOAD_MAXSIZE ({max_size} B; "
+            f"{exc.decompressed_size} B so far)",
+        )
+    except (OSError, EOFError, struct.error, zlib.error) as exc:  # GzipFile, on bad input
+        return SitemapLinks((), (), f"malformed: not gzip ({exc})")
+    return parse_sitemap(xml, site=site)
 
 
 def parse_sitemap(body: bytes, *, site: Site = DEFAULT_SITE) -> SitemapLinks:

@@ -51,7 +51,7 @@ from crawler.pages.listing import (
     category_urls,
     pager_problem,
     parse_list_page,
-    parse_sitemap,
+    read_sitemap,
 )
 from crawler.site import Site
 from pipelines import signals as archive_signals
@@ -323,7 +323,9 @@ class Ylwt22Spider(scrapy.Spider):
     async def parse_sitemap(
         self, response: Response, depth: int = 0
     ) -> AsyncIterator[scrapy.Request]:
-        links = parse_sitemap(response.body, site=self.site)
+        limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        max_size = response.meta.get("download_maxsize", limit)
+        links = read_sitemap(response.body, max_size=max_size, site=self.site)
         if links.problem:
             self.crawler.stats.inc_value(f"sitemap/skipped/{links.problem.partition(':')[0]}")
             self.logger.warning("Skipped sitemap %s: %s", response.url, links.problem)
