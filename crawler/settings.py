@@ -94,6 +94,19 @@ DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 16 * 1024 * 1024  # an article page is ~30 KB; anything this big is not one
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
+# The most articles one category of the site can hold (the whole site's article ids run
+# to some 320,000). A list page whose pager (共 N 页 M 条) claims more, or whose N does
+# not agree with its M and the articles it lists, is not believed: its category is read
+# by its 下一页 links, one page at a time, for at most this many pages.
+CATEGORY_MAX_ARTICLES = 500_000
+# In a full crawl, the list pages of a category queued ahead of those parsed: each page
+# parsed queues the one this many after it, so the queue never holds more.
+LIST_PAGES_AHEAD = 4
+# Sitemap indexes followed below the sitemaps the site names (sitemap.xml, robots.txt's):
+# an index nested deeper is not read. The sitemap protocol allows one level.
+SITEMAP_MAX_DEPTH = 3
+# The most sitemaps one crawl reads (the protocol's 50,000 URLs each).
+SITEMAP_MAX_COUNT = 2000
 COOKIES_ENABLED = False
 # No listening ports: a scheduled crawl needs no telnet console or remote-control server.
 TELNETCONSOLE_ENABLED = False

@@ -25,9 +25,12 @@ def site() -> Iterator[SiteProxy]:
         yield proxy
 
 
-def listing(items: list[str], pages: int, current: int, typeid: int = 7) -> bytes:
+def listing(
+    items: list[str], pages: int, current: int, typeid: int = 7, articles: int | None = None
+) -> bytes:
     """A category list page in the stock DedeCMS form, its pager showing a window of
-    page numbers around the current one."""
+    page numbers around the current one; by default, ``items`` on every page."""
+    articles = pages * len(items) if articles is None else articles
     lis = "".join(
         f'<li><span class="date">2023-09-12</span><a href="{u}">文章</a><p>…</p></li>'
         for u in items
@@ -37,7 +40,8 @@ def listing(items: list[str], pages: int, current: int, typeid: int = 7) -> byte
     pager = (
         f"<li><a href='list_{typeid}_1.html'>首页</a></li>{numbers}"
         f"<li><a href='list_{typeid}_{pages}.html'>末页</a></li>"
-        f'<li><span class="pageinfo">共 <strong>{pages}</strong>页<strong>99</strong>条</span></li>'
+        f'<li><span class="pageinfo">共 <strong>{pages}</strong>页'
+        f"<strong>{articles}</strong>条</span></li>"
     )
     return (
         '<html><head><meta charset="utf-8"></head><body><div class="list"><ul>'
@@ -54,9 +58,12 @@ def test_categories_come_from_the_nav() -> None:
 
 def test_every_list_page_is_named_even_outside_the_pagers_window() -> None:
     page = parse_list_page(ROOT + "xindetihui/", listing([ARTICLE], pages=6, current=1))
-    assert page.page_count == 6
+    assert (page.page_count, page.article_count, page.typeid) == (6, 6, 7)
     # The window shows 1 and 2 only; 共 6 页 names the rest, and page 1 is the category.
-    assert page.list_urls == tuple(ROOT + f"xindetihui/list_7_{n}.html" for n in range(2, 7))
+    assert [page.page_url(n) for n in range(1, 7)] == [ROOT + "xindetihui/"] + [
+        ROOT + f"xindetihui/list_7_{n}.html" for n in range(2, 7)
+    ]
+    assert page.next_url == ROOT + "xindetihui/list_7_2.html"
     assert page.article_urls == (ARTICLE,)
 
 
@@ -64,7 +71,10 @@ def test_list_pages_from_the_snapshot() -> None:
     url = ROOT + "dangtuangongzuo/list_5_2.html"
     page = parse_list_page(url, mirror_file(url).read_bytes())
     assert page.article_urls == (ROOT + "dangtuangongzuo/2022/1220/305064.html",)
-    assert page.list_urls == (ROOT + "dangtuangongzuo/",)  # list_5_1 is the category page
+    # The last page: its pager links back to list_5_1, the category page, only.
+    assert (page.page_number, page.page_count, page.article_count) == (2, 2, 3)
+    assert (page.next_url, page.typeid) == (None, 5)
+    assert page.page_url(1) == ROOT + "dangtuangongzuo/"
 
 
 def test_sitemap_articles_are_canonical_and_on_site() -> None:

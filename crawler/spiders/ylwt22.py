@@ -16,11 +16,21 @@ Two modes (``-a mode=…``):
   that answers 304 is recorded as seen, one that answers 404 or 410 as gone.
 
 ``-a depth=N`` reads exactly N list pages per category, in either mode.
+
+What a page claims is bounded before it is acted on. A list page's pager (共 N 页 M 条)
+is believed only if it is plausible (:func:`crawler.pages.listing.pager_problem`,
+CATEGORY_MAX_ARTICLES); a full crawl then reads the N pages with LIST_PAGES_AHEAD of
+them queued at a time, each parsed page queueing the one that many after it, and list
+pages wait behind the articles already queued, so the queue holds a few pages' worth
+of requests per category however many pages there are. An implausible pager is logged,
+counted (``list/implausible_pager``) and read by its 下一页 links, one page at a time,
+while pages list articles and for at most CATEGORY_MAX_ARTICLES pages. Sitemaps are
+followed SITEMAP_MAX_DEPTH indexes deep and SITEMAP_MAX_COUNT sitemaps per crawl.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +46,13 @@ from crawler.archive import Archive
 from crawler.extensions.runs import RunRecorder
 from crawler.items import ArticleItem
 from crawler.pages.article import ArticlePage, assemble_article, parse_page
-from crawler.pages.listing import ListPage, category_urls, parse_list_page, parse_sitemap
+from crawler.pages.listing import (
+    ListPage,
+    category_urls,
+    pager_problem,
+    parse_list_page,
+    read_sitemap,
+)
 from crawler.site import Site
 from pipelines import signals as archive_signals
 from storage.repository import KnownArticle
@@ -45,6 +61,13 @@ MODES = ("incremental", "full")
 # Answers to a conditional request for an archived article that parse_article reads
 # itself rather than treating as errors.
 _REVISIT_STATUSES = [304, 404, 410]
+# List pages wait behind the articles already queued (which have priority 0): the queue
+# drains before the reading of a category goes further, so it stays small.
+_LIST_PRIORITY = -1
+# In a full crawl, a run of this many list pages that could not be read (failed, or
+# listing no article) in a row of a category ends that run of its pages: past the last
+# real page, every page is missing.
+_MISSES_TO_STOP = 2
 
 
 def fetched_at(response: Response) -> datetime:
@@ -64,6 +87,10 @@ class Ylwt22Spider(scrapy.Spider):
     site: Site
     allowed_domains: list[str]
     archive: Archive
+    max_category_articles: int
+    list_pages_ahead: int
+    sitemap_max_depth: int
+    sitemap_max_count: int
 
     def __init__(self, mode: str = "incremental", depth: int | str = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -77,6 +104,8 @@ class Ylwt22Spider(scrapy.Spider):
         # the categories this run has read down to known articles.
         self._pending: dict[str, datetime | None] = {}
         self._read: set[str] = set()
+        # The sitemaps this crawl has asked for (at most SITEMAP_MAX_COUNT).
+        self._sitemaps: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Ylwt22Spider:
@@ -85,6 +114,11 @@ class Ylwt22Spider(scrapy.Spider):
         # The desktop and mobile hosts, nothing else (the offsite middleware reads this).
         spider.allowed_domains = list(spider.site.hosts)
         spider.archive = Archive(crawler)
+        settings = crawler.settings
+        spider.max_category_articles = settings.getint("CATEGORY_MAX_ARTICLES")
+        spider.list_pages_ahead = max(1, settings.getint("LIST_PAGES_AHEAD"))
+        spider.sitemap_max_depth = settings.getint("SITEMAP_MAX_DEPTH")
+        spider.sitemap_max_count = settings.getint("SITEMAP_MAX_COUNT")
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         return spider
 
@@ -103,7 +137,8 @@ class Ylwt22Spider(scrapy.Spider):
         await self.archive.open()
         yield scrapy.Request(self.site.root, callback=self.parse_home)
         yield scrapy.Request(self.site.robots_url, callback=self.parse_robots)
-        yield scrapy.Request(self.site.sitemap_url, callback=self.parse_sitemap)
+        for sitemap in self._sitemap_requests([self.site.sitemap_url], depth=0):
+            yield sitemap
         if self.mode == "full":
             # Every archived article, listed or not any more: a page the site deleted
             # is found gone only by asking for it.
@@ -134,8 +169,15 @@ class Ylwt22Spider(scrapy.Spider):
             yield scrapy.Request(url, callback=self.parse_list, cb_kwargs={"category": url})
 
     async def parse_list(
-        self, response: Response, category: str | None = None
+        self,
+        response: Response,
+        category: str | None = None,
+        last: int | None = None,
+        misses: int = 0,
     ) -> AsyncIterator[scrapy.Request]:
+        """A category's list page. ``last`` is set on the pages a full crawl reads by
+        their numbers: the last page to read, as page 1's pager claimed it; ``misses``
+        counts the pages before this one, LIST_PAGES_AHEAD apart, that were missing."""
         page = parse_list_page(response.url, response.body, response.headers, site=self.site)
         category = category or self.site.category_url(response.url)
         if category not in self._pending:
@@ -146,27 +188,108 @@ class Ylwt22Spider(scrapy.Spider):
         for url in page.article_urls:
             if (request := self._article_request_for(url, known.get(url))) is not None:
                 yield request
-        for request in await self._list_pages_after(page, category, known):
+        for request in self._list_pages_after(
+            response, page, category, known, last=last, misses=misses
+        ):
             yield request
 
-    async def _list_pages_after(
-        self, page: ListPage, category: str, known: dict[str, KnownArticle]
+    def _list_pages_after(
+        self,
+        response: Response,
+        page: ListPage,
+        category: str,
+        known: dict[str, KnownArticle],
+        *,
+        last: int | None,
+        misses: int,
     ) -> list[scrapy.Request]:
-        def read(url: str) -> scrapy.Request:
-            return scrapy.Request(url, callback=self.parse_list, cb_kwargs={"category": category})
-
+        claimed = self._plausible_page_count(page)
         if self.mode == "full" and not self.depth:
             self._read.add(category)
-            return [read(url) for url in page.list_urls]  # all at once: every page is needed
+            if last is not None:
+                # Read by numbers: the page a window after this one. It is counted from
+                # the URL asked for, so that a redirect does not move the reading.
+                asked = (response.meta.get("redirect_urls") or [response.url])[0]
+                misses = 0 if page.article_urls else misses + 1
+                return self._numbered_page(asked, category, max(last, claimed or 0), misses)
+            if claimed and page.page_number == 1 and page.typeid is not None:
+                # 共 N 页 names every page: read them by number, a window at a time.
+                ahead = range(2, min(claimed, 1 + self.list_pages_ahead) + 1)
+                return [
+                    self._list_request(url, category, last=claimed)
+                    for n in ahead
+                    if (url := page.page_url(n))
+                ]
         if self.depth:
             go_on = page.page_number < self.depth
+        elif self.mode == "full":
+            go_on = True
         else:
             go_on = not self._only_known_articles(page, category, known)
-        if go_on and page.next_url:
-            return [read(page.next_url)]
+        if go_on and (url := self._next_page(page, claimed)):
+            return [self._list_request(url, category)]
         if not self.depth:
             self._read.add(category)  # down to known articles, or to the end
         return []
+
+    def _plausible_page_count(self, page: ListPage) -> int | None:
+        """共 N 页 if the pager is believed; an implausible one is logged and counted."""
+        if problem := pager_problem(page, max_articles=self.max_category_articles):
+            self.crawler.stats.inc_value("list/implausible_pager")
+            self.logger.warning("Implausible pager on %s: %s; not believed", page.url, problem)
+            return None
+        return page.page_count
+
+    def _next_page(self, page: ListPage, claimed: int | None) -> str | None:
+        """The page after this one, one page at a time: from the believed 共 N 页, or
+        the pager's own link while this page lists articles, up to as many pages as
+        CATEGORY_MAX_ARTICLES articles would fill."""
+        number = page.page_number
+        if claimed and number < claimed and (url := page.page_url(number + 1)):
+            return url
+        if page.article_urls and number < self.max_category_articles:
+            return page.next_url
+        return None
+
+    def _numbered_page(
+        self, url: str, category: str, last: int, misses: int
+    ) -> list[scrapy.Request]:
+        """The page LIST_PAGES_AHEAD after the one at ``url``, in a full crawl's reading
+        by numbers, unless that is past ``last`` or the pages before it were missing."""
+        typeid = self.site.list_typeid(url)
+        number = self.site.list_page_number(url) + self.list_pages_ahead
+        if typeid is None or number > last or misses >= _MISSES_TO_STOP:
+            return []
+        target = self.site.list_page_url(url, typeid, number)
+        return [self._list_request(target, category, last=last, misses=misses)]
+
+    def _list_request(
+        self, url: str, category: str, last: int | None = None, misses: int = 0
+    ) -> scrapy.Request:
+        kwargs: dict[str, Any] = {"category": category}
+        if last is not None:
+            kwargs |= {"last": last, "misses": misses}
+        return scrapy.Request(
+            url,
+            callback=self.parse_list,
+            errback=self.list_page_failed,
+            cb_kwargs=kwargs,
+            priority=_LIST_PRIORITY,
+        )
+
+    def list_page_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        """A list page could not be fetched. Read by numbers, the pages after it are
+        still queued in their turn; read one at a time, the reading ends there."""
+        request = failure.request  # type: ignore[attr-defined]
+        self.logger.warning(
+            "Could not fetch list page %s: %s", request.url, failure.getErrorMessage()
+        )
+        self.crawler.stats.inc_value("list/fetch_failed")
+        kwargs = request.cb_kwargs
+        if kwargs.get("last") is not None:
+            yield from self._numbered_page(
+                request.url, kwargs["category"], kwargs["last"], kwargs.get("misses", 0) + 1
+            )
 
     def _only_known_articles(
         self, page: ListPage, category: str, known: dict[str, KnownArticle]
@@ -197,21 +320,55 @@ class Ylwt22Spider(scrapy.Spider):
 
     def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
         robots = Protego.parse(response.text)
-        for url in robots.sitemaps:
-            if self.site.is_site_url(url):
-                yield scrapy.Request(url, callback=self.parse_sitemap)
+        sitemaps = [url for url in robots.sitemaps if self.site.is_site_url(url)]
+        yield from self._sitemap_requests(sitemaps, depth=0)
 
-    async def parse_sitemap(self, response: Response) -> AsyncIterator[scrapy.Request]:
-        links = parse_sitemap(response.body, site=self.site)
+    async def parse_sitemap(
+        self, response: Response, depth: int = 0
+    ) -> AsyncIterator[scrapy.Request]:
+        limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        max_size = response.meta.get("download_maxsize", limit)
+        links = read_sitemap(response.body, max_size=max_size, site=self.site)
         if links.problem:
             self.crawler.stats.inc_value(f"sitemap/skipped/{links.problem.partition(':')[0]}")
             self.logger.warning("Skipped sitemap %s: %s", response.url, links.problem)
-        for url in links.sitemaps:
-            yield scrapy.Request(url, callback=self.parse_sitemap)
+        for sitemap in self._sitemap_requests(links.sitemaps, depth=depth + 1, index=response.url):
+            yield sitemap
         known = await self.archive.known(links.article_urls)
         for url in links.article_urls:
             if (request := self._article_request_for(url, known.get(url))) is not None:
                 yield request
+
+    def _sitemap_requests(
+        self, urls: Iterable[str], *, depth: int, index: str | None = None
+    ) -> Iterator[scrapy.Request]:
+        """Requests for the sitemaps at ``urls``, ``depth`` indexes below the ones the
+        site names (sitemap.xml and robots.txt's): none deeper than SITEMAP_MAX_DEPTH,
+        and no more than SITEMAP_MAX_COUNT in the crawl. What is left out is logged
+        and counted (sitemap/skipped/too_deep, sitemap/skipped/too_many)."""
+        new = [url for url in dict.fromkeys(urls) if url not in self._sitemaps]
+        if new and depth > self.sitemap_max_depth:
+            self._skip_sitemaps(
+                "too_deep",
+                new,
+                index,
+                f"nested deeper than SITEMAP_MAX_DEPTH ({self.sitemap_max_depth})",
+            )
+            return
+        room = max(0, self.sitemap_max_count - len(self._sitemaps))
+        if len(new) > room:
+            self._skip_sitemaps(
+                "too_many", new[room:], index, f"past SITEMAP_MAX_COUNT ({self.sitemap_max_count})"
+            )
+        for url in new[:room]:
+            self._sitemaps.add(url)
+            yield scrapy.Request(url, callback=self.parse_sitemap, cb_kwargs={"depth": depth})
+
+    def _skip_sitemaps(self, reason: str, urls: list[str], index: str | None, why: str) -> None:
+        self.crawler.stats.inc_value(f"sitemap/skipped/{reason}", len(urls))
+        source = f"listed in {index}" if index else "named by the site"
+        shown = ", ".join(urls[:3]) + (", …" if len(urls) > 3 else "")
+        self.logger.warning("Skipped %d sitemap(s) %s: %s: %s", len(urls), source, why, shown)
 
     def article_request(self, url: str, **kwargs: Any) -> scrapy.Request:
         return scrapy.Request(
