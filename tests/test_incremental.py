@@ -142,7 +142,9 @@ def test_a_crawl_killed_midway_is_completed_by_the_next_run(
     site.add(fanwen, 14)
     site.add(zongjie, 6)
     site.write(mirror)
-    proxy.delay = 0.15  # slow enough to be stopped midway
+    # The site stalls before the crawl can finish (48 pages), so that it is killed
+    # midway however fast or slow the machine.
+    proxy.stall_after = 40
     env = {**os.environ, "DATABASE_URL": sqlite_url, "http_proxy": proxy.url, "no_proxy": ""}
     killed = subprocess.Popen(
         [sys.executable, "-m", "scrapy", "crawl", "ylwt22", *FAST,
@@ -160,7 +162,7 @@ def test_a_crawl_killed_midway_is_completed_by_the_next_run(
     stopped_at = len(stored_safely(sqlite_url))
     assert 8 <= stopped_at < len(site.articles)
 
-    proxy.delay = 0
+    proxy.resume()
     assert_ok(crawl(sqlite_url, proxy=proxy.url, data_dir=tmp_path))
     rows = stored(sqlite_url)
     assert sorted(rows) == sorted(a.url for a in site.articles)  # nothing lost
@@ -180,23 +182,24 @@ def stored_safely(database_url: str) -> dict[str, Article]:
 
 
 def test_two_runs_never_overlap_on_one_archive(
-    proxy: SiteProxy, sqlite_url: str, tmp_path: Path
+    mirror: Path, proxy: SiteProxy, sqlite_url: str, tmp_path: Path
 ) -> None:
-    # A request every 0.3 s: the first run's 25 requests take some 8 s, well past the
-    # time the second takes to start.
-    one_at_a_time = ("-s", "DOWNLOAD_DELAY=0.3", "-s", "RANDOMIZE_DOWNLOAD_DELAY=False")
+    # The first run's site stalls until the second run has come and gone: the two
+    # overlap however long the second takes to start.
+    proxy.stall_after = 0
     env = {**os.environ, "DATABASE_URL": sqlite_url, "http_proxy": proxy.url, "no_proxy": ""}
     first = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "crawl", "ylwt22", *FAST, *one_at_a_time,
-         "-s", "WARC_ENABLED=False"],
+        [sys.executable, "-m", "scrapy", "crawl", "ylwt22", *FAST, "-s", "WARC_ENABLED=False"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not runs_safely(sqlite_url):
             time.sleep(0.1)
-        second = crawl(sqlite_url, proxy=proxy.url, data_dir=tmp_path)
+        with SiteProxy(mirror) as other:
+            second = crawl(sqlite_url, proxy=other.url, data_dir=tmp_path)
     finally:
+        proxy.resume()
         _, err = first.communicate(timeout=120)
     assert second.returncode == 75
     assert second.stderr.splitlines()[-1] == (f"error: another run is in progress on {sqlite_url}")

@@ -45,6 +45,13 @@ class SiteProxy:
         self.conditional = False
         # Seconds each answer takes: a slow site, for tests that stop a crawl midway.
         self.delay = 0.0
+        # A site that stalls: past this many answers, each answer waits until resume()
+        # (0: from the first). A crawl caught midway stays midway, however loaded the
+        # machine is; a delay alone only makes that likely.
+        self.stall_after: int | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._answered = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -78,10 +85,21 @@ class SiteProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.resume()
         self.server.shutdown()
         self.server.server_close()
 
+    def resume(self) -> None:
+        """A stalled site answers again, and no longer stalls."""
+        self.stall_after = None
+        self._flowing.set()
+
     def answer(self, url: str, headers: dict[str, str] | None = None) -> Reply:
+        with self._lock:
+            self._answered += 1
+            if self.stall_after is not None and self._answered > self.stall_after:
+                self._flowing.clear()
+        self._flowing.wait()
         if self.delay:
             time.sleep(self.delay)
         reply = self._answer(url, headers or {})
