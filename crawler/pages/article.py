@@ -43,7 +43,8 @@ __all__ = [
 # Bump when a change to extraction can change what is stored for the same bytes.
 EXTRACTOR_VERSION = "2026.11.2"
 
-_PAGE_COUNT = re.compile(r"共\s*(\d+)\s*页")
+_PAGE_COUNT = re.compile(r"共\s*(\d{1,6})\s*页")
+_PAGE_NUMBER = re.compile(r"\s*(\d{1,6})\s*")
 # The end of the document. The HTML parser closes whatever a page cut short leaves open,
 # so only the raw text tells a whole page from one whose transfer was cut.
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
@@ -208,7 +209,7 @@ def _page_count(sel: Selector, template: css.ArticleSelectors) -> int:
         return 1
     if match := _PAGE_COUNT.search(_text(pager)):
         return int(match[1])
-    numbers = [int(t) for t in pager.css("a::text").getall() if t.strip().isdigit()]
+    numbers = [int(m[1]) for t in pager.css("a::text").getall() if (m := _PAGE_NUMBER.fullmatch(t))]
     return max(numbers, default=1)
 
 
