@@ -127,6 +127,20 @@ def report(run_id: int, mode: str, counts: RunCounts, stats: dict[str, Any]) -> 
     return lines
 
 
+def removed_report(stats: dict[str, Any]) -> str | None:
+    """What extraction left out of the run's bodies, by kind (extract/removed/<kind>):
+    a site that starts hiding text in its pages shows here as a new or larger count."""
+    removed = {
+        key.removeprefix("extract/removed/"): count
+        for key, count in stats.items()
+        if key.startswith("extract/removed/")
+    }
+    if not removed:
+        return None
+    counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(removed.items()))
+    return f"Left out of bodies: {counts}."
+
+
 class RunRecorder:
     """Settings: ``DATABASE_URL``; ``RUN_LOCK`` (default True for crawls) takes the
     archive's run lock, so that scheduled crawls never overlap on one database."""
@@ -203,6 +217,9 @@ class RunRecorder:
         for warning in health_warnings(dict(counts.health or {}), previous):
             logger.warning(warning)
             lines.append(f"Warning: {warning}")
+        if removed := removed_report(stats):
+            logger.info(removed)
+            lines.append(removed)
         self.stats.set_value("run/report", lines)
         status = "finished" if reason in SUCCESS_REASONS else "failed"
         await self._run(self._record, status, reason, counts)
