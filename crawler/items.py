@@ -47,3 +47,6 @@ class ArticleItem:
     """The first page's validators, for a conditional request when fetched again."""
     problems: list[str] = field(default_factory=list)
     """Why the item must not be stored ("reason: detail"); never stored itself."""
+    removed: dict[str, int] = field(default_factory=dict)
+    """What extraction left out of the body, by kind (hidden text, ads, the site's
+    download and share links, …): counted in the crawl stats, never stored itself."""

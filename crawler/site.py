@@ -17,8 +17,11 @@ from w3lib.url import canonicalize_url, safe_url_string
 DEFAULT_SITE_ROOT = "http://www.ylwt22.com/"
 
 # /<dir>/<yyyy>/<mmdd>/<id>.html, and <id>_<N>.html for page N of a multi-page article.
+# The numbers are bounded: a link with thousands of digits is no article of the site, and
+# int() refuses to read it (ValueError past 4,300 digits).
 _ARTICLE_PATH = re.compile(
-    r"^(?P<dir>/(?:[\w-]+/)+)(?P<year>\d{4})/(?P<mmdd>\d{4})/(?P<id>\d+)(?:_(?P<page>\d+))?\.html$"
+    r"^(?P<dir>/(?:[\w-]+/)+)(?P<year>\d{4})/(?P<mmdd>\d{4})/(?P<id>\d{1,12})"
+    r"(?:_(?P<page>\d{1,6}))?\.html$"
 )
 # /<dir>/list_<typeid>_<N>.html
 _LIST_PATH = re.compile(r"^(?P<dir>/(?:[\w-]+/)+)list_(?P<typeid>\d+)_(?P<page>\d+)\.html$")

@@ -23,10 +23,19 @@ def clean_inline(value: str | None) -> str:
 
 
 def clean_lines(value: str | None) -> str:
-    """Each line trimmed (str.strip also takes &nbsp; and U+3000), blank lines dropped."""
+    """Each line trimmed (str.strip also takes &nbsp; and U+3000), blank lines dropped.
+    A line with tabs is a table row: each cell is trimmed, and an empty cell keeps its
+    place."""
     text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").replace("\r", "\n")
-    lines = (_INVISIBLE.sub("", line).strip() for line in text.split("\n"))
+    lines = (_trim(_INVISIBLE.sub("", line)) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def _trim(line: str) -> str:
+    if "\t" not in line:
+        return line.strip()
+    cells = [cell.strip() for cell in line.split("\t")]
+    return "\t".join(cells) if any(cells) else ""
 
 
 class CleanTextPipeline:

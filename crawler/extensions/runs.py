@@ -192,6 +192,20 @@ def report(run_id: int, mode: str, status: str, counts: RunCounts) -> list[str]:
     return lines
 
 
+def removed_report(stats: dict[str, Any]) -> str | None:
+    """What extraction left out of the run's bodies, by kind (extract/removed/<kind>):
+    a site that starts hiding text in its pages shows here as a new or larger count."""
+    removed = {
+        key.removeprefix("extract/removed/"): count
+        for key, count in stats.items()
+        if key.startswith("extract/removed/")
+    }
+    if not removed:
+        return None
+    counts = ", ".join(f"{kind} {count:,}" for kind, count in sorted(removed.items()))
+    return f"Left out of bodies: {counts}."
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """How a run ended: its status in ``runs``, the process's exit code, and the one
@@ -354,6 +368,9 @@ class RunRecorder:
             for warning in health_warnings(dict(counts.health or {}), previous):
                 logger.warning(warning)
                 lines.append(f"Warning: {warning}")
+            if removed := removed_report(stats):
+                logger.info(removed)
+                lines.append(removed)
             await database.write(self._record, outcome.status, reason, counts)
         except StorageError as exc:
             # The run stays marked running: the next run finds it interrupted.

@@ -11,17 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from lxml import etree
+from lxml.html import HTMLParser
 from parsel import Selector
 
 from crawler.items import ArticleItem
 from crawler.pages import selectors as css
-from crawler.pages.blocks import clean_line, render_blocks
+from crawler.pages.blocks import clean_line, hidden_by_stylesheets, render_blocks, render_body
 from crawler.pages.decode import decode_html, header_value
 from crawler.pages.fields import (
     ArticlePage,
-    drop_editor_intro,
+    find_document,
     icp,
     notice_lines,
     parse_datetime,
@@ -41,14 +43,18 @@ __all__ = [
 ]
 
 # Bump when a change to extraction can change what is stored for the same bytes.
-EXTRACTOR_VERSION = "2026.11.2"
+EXTRACTOR_VERSION = "2026.12.1"
 
-_PAGE_COUNT = re.compile(r"共\s*(\d+)\s*页")
+_PAGE_COUNT = re.compile(r"共\s*(\d{1,6})\s*页")
+_PAGE_NUMBER = re.compile(r"\s*(\d{1,6})\s*")
 # The end of the document. The HTML parser closes whatever a page cut short leaves open,
 # so only the raw text tells a whole page from one whose transfer was cut.
 _DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 # The desktop template first: where a page had both, it is the fuller record.
 _TEMPLATES = (css.DESKTOP, css.MOBILE)
+# What reading a hostile page may raise: lxml's and libxml2's errors, and values and
+# depths no page should have (UnicodeDecodeError is a ValueError).
+_UNREADABLE = (etree.LxmlError, ValueError, RecursionError)
 
 
 def parse_page(
@@ -61,9 +67,44 @@ def parse_page(
     """One page of an article, whichever rendering the response is: a text/plain
     response is a saved text page, anything else is read as HTML."""
     media_type = (header_value(headers, "Content-Type") or "").split(";")[0].strip().lower()
-    if media_type == "text/plain":
-        return parse_text_page(url, body, headers, site=site)
-    return parse_article_page(url, body, headers, site=site)
+    try:
+        if media_type == "text/plain":
+            return parse_text_page(url, body, headers, site=site)
+        return parse_article_page(url, body, headers, site=site)
+    except _UNREADABLE as error:
+        # A page that breaks the parser is a page that cannot be read, never a crash:
+        # the pipelines drop it with the reason, and it is counted.
+        return _unreadable(url, f"{type(error).__name__}: {error}", site=site)
+
+
+def _unreadable(url: str, reason: str, *, site: Site, encoding: str = "") -> ArticlePage:
+    try:
+        ref = site.article_ref(url)
+    except ValueError:
+        ref = None
+    return ArticlePage(
+        url=url,
+        canonical_url=ref.canonical_url if ref else None,
+        page_number=ref.page if ref else 1,
+        page_count=1,
+        is_article=False,
+        encoding=encoding,
+        problems=(f"unreadable_page: {reason[:200]}",),
+    )
+
+
+def _parse_html(text: str, url: str) -> tuple[Selector, str | None]:
+    """The page's tree, as parsel builds it (huge_tree: no limit on the size of a text),
+    and why the parser stopped before the end, if it did: libxml2 stops at its resource
+    limits (2,048 levels of nesting with huge_tree), leaving a tree cut short."""
+    parser = HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    data = text.strip().replace("\x00", "").encode("utf-8") or b"<html/>"
+    root = etree.fromstring(data, parser=parser, base_url=url)
+    if root is None:
+        root = etree.fromstring(b"<html/>", parser=parser, base_url=url)
+    last = parser.error_log.last_error
+    stopped = last.message if last and last.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT else None
+    return Selector(root=root, type="html", base_url=url), stopped
 
 
 def parse_article_page(
@@ -78,7 +119,10 @@ def parse_article_page(
     problems: list[str] = []
     if decoded.lossy:
         problems.append(f"undecodable: no charset decodes the page (declared {decoded.declared})")
-    sel = Selector(text=decoded.text, base_url=url)
+    sel, stopped = _parse_html(decoded.text, url)
+    if stopped:
+        reason = f"the HTML parser stopped: {stopped}"
+        return _unreadable(url, reason, site=site, encoding=decoded.encoding)
     page_number = ref.page if ref else 1
     template = next((t for t in _TEMPLATES if sel.css(t.container)), None)
     if template is None or ref is None:
@@ -98,6 +142,7 @@ def parse_article_page(
     title = _text(sel.css(template.title))
     info = parse_info(sel.css(template.info).xpath("string()").getall())
     footer = _lines(sel, template.footer)
+    document = _body(sel, template, title, url=url, site=site, first_page=page_number == 1)
     return ArticlePage(
         url=url,
         canonical_url=ref.canonical_url,
@@ -113,7 +158,9 @@ def parse_article_page(
         source=info.get("source", ""),
         author=info.get("author", ""),
         tags=_tags(sel, template),
-        body_lines=_body_lines(sel, template, title, first_page=page_number == 1),
+        body_lines=document.lines,
+        title_line=document.title_line,
+        removed=document.removed,
         copyright_notice=notice_lines(_lines(sel, template.copyright_statement)),
         site_name=_text(sel.css(template.site_name)[:1]),
         site_copyright=site_copyright(footer),
@@ -136,6 +183,13 @@ def assemble_article(
     first = pages[0]
     ref = site.article_ref(first.canonical_url or first.url)
     problems = [p for page in pages for p in page.problems]
+    lines = [line for page in pages for line in page.body_lines]
+    if first.title_line and lines == [first.title_line]:
+        lines = []  # the copy of the title alone: the site's line, no document
+    removed: dict[str, int] = {}
+    for page in pages:
+        for kind, count in page.removed.items():
+            removed[kind] = removed.get(kind, 0) + count
     if missing_pages:
         problems.append(f"incomplete_article: could not fetch {', '.join(missing_pages)}")
     if first.page_number != 1:
@@ -149,7 +203,7 @@ def assemble_article(
         source=first.source,
         author=first.author,
         tags=list(first.tags),
-        body="\n".join(line for page in pages for line in page.body_lines),
+        body="\n".join(lines),
         copyright_notice=first.copyright_notice,
         site_name=first.site_name,
         site_copyright=first.site_copyright,
@@ -159,6 +213,7 @@ def assemble_article(
         page_urls=[page.url for page in pages],
         template=first.template,
         problems=problems,
+        removed=removed,
     )
 
 
@@ -208,18 +263,37 @@ def _page_count(sel: Selector, template: css.ArticleSelectors) -> int:
         return 1
     if match := _PAGE_COUNT.search(_text(pager)):
         return int(match[1])
-    numbers = [int(t) for t in pager.css("a::text").getall() if t.strip().isdigit()]
+    numbers = [int(m[1]) for t in pager.css("a::text").getall() if (m := _PAGE_NUMBER.fullmatch(t))]
     return max(numbers, default=1)
 
 
-def _body_lines(
-    sel: Selector, template: css.ArticleSelectors, title: str, *, first_page: bool
-) -> tuple[str, ...]:
+class _Body(NamedTuple):
+    lines: tuple[str, ...]
+    title_line: str
+    removed: dict[str, int]
+
+
+def _body(
+    sel: Selector,
+    template: css.ArticleSelectors,
+    title: str,
+    *,
+    url: str,
+    site: Site,
+    first_page: bool,
+) -> _Body:
     content = sel.css(template.content)
     if not content:
-        return ()
-    noise = {node.root for node in content[0].css(css.CONTENT_NOISE)}
-    blocks = render_blocks(content[0].root, noise)
+        return _Body((), "", {})
+    rendered = render_body(
+        content[0].root,
+        page_url=url,
+        site_hosts=site.hosts,
+        hidden=hidden_by_stylesheets(sel.root),
+    )
+    blocks, title_line = rendered.blocks, ""
     if first_page:
-        blocks = drop_editor_intro(blocks, title)
-    return tuple(line for block in blocks for line in block.lines)
+        blocks, title_line = find_document(blocks, title)
+    return _Body(
+        tuple(line for block in blocks for line in block.lines), title_line, rendered.removed
+    )

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from crawler.pages.blocks import Block, clean_line
 from storage.models import BEIJING
@@ -31,6 +32,11 @@ class ArticlePage:
     author: str = ""
     tags: tuple[str, ...] = ()
     body_lines: tuple[str, ...] = ()
+    title_line: str = ""
+    """The copy of the document's title that opens the body on page 1 ("" if none)."""
+    removed: dict[str, int] = field(default_factory=dict)
+    """What was left out of the body, by kind: text a reader never sees and the site's
+    furniture (see crawler/pages/blocks.py). Counted in the crawl stats."""
     copyright_notice: str = ""
     site_name: str = ""
     site_copyright: str = ""
@@ -113,17 +119,39 @@ def icp(footer: Sequence[str]) -> str:
     return clean_line(match[0]) if match else ""
 
 
-def drop_editor_intro(blocks: list[Block], title: str, *, styled: bool = True) -> list[Block]:
+class Document(NamedTuple):
+    blocks: list[Block]
+    """The document's blocks: from the copy of its title, if the page has one."""
+    title_line: str
+    """That copy of the title ("" when none was found)."""
+
+
+def find_document(blocks: list[Block], title: str, *, styled: bool = True) -> Document:
     """On page 1 the body opens with the editor's line (下面是小编为大家整理的…), then a
     copy of the document's title. Everything before that title copy is the site's, not
     the document's. Only the structure decides: no words are matched.
+
+    A page that holds nothing but the site's lines holds no document: the editor's line
+    alone (one unindented line that names the page's title) gives no blocks. A body
+    that is only the copy of the title is left to :func:`crawler.pages.article.
+    assemble_article`, which sees whether a later page holds the paragraphs.
 
     ``styled`` says whether the rendering shows bold and centring (HTML does, a text
     rendering does not)."""
     for index, block in enumerate(blocks[:_TITLE_LINE_WINDOW]):
         if _is_title_copy(block, title, styled=styled):
-            return blocks[index:]
-    return blocks
+            return Document(blocks[index:], block.lines[0])
+    if len(blocks) == 1 and _is_editor_line(blocks[0], title):
+        return Document([], "")
+    return Document(blocks, "")
+
+
+def _is_editor_line(block: Block, title: str) -> bool:
+    """The editor's line is made from the page's title; a document's paragraph is
+    indented (the site's are, with &nbsp;)."""
+    if len(block.lines) != 1 or block.indented or not title:
+        return False
+    return _DIGITS.sub("#", title) in _DIGITS.sub("#", block.lines[0])
 
 
 def _is_title_copy(block: Block, title: str, *, styled: bool) -> bool:

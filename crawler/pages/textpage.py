@@ -20,7 +20,7 @@ from crawler.pages.decode import decode_html
 from crawler.pages.fields import (
     STATEMENT_LABEL,
     ArticlePage,
-    drop_editor_intro,
+    find_document,
     icp,
     notice_lines,
     parse_datetime,
@@ -72,9 +72,9 @@ def parse_text_page(
 
     info = parse_info(sections.head[-1].lines) if sections.head else {}
     title = _title(sections.head)
-    document = sections.body
+    document, title_line = sections.body, ""
     if ref.page == 1:
-        document = drop_editor_intro(document, title, styled=False)
+        document, title_line = find_document(document, title, styled=False)
     footer = [line for part in sections.footer for line in part.lines]
     return ArticlePage(
         url=page_url,
@@ -91,6 +91,7 @@ def parse_text_page(
         author=info.get("author", ""),
         tags=unique(labelled.get(_TAGS, "").split()),
         body_lines=tuple(line for part in document for line in part.lines),
+        title_line=title_line,
         copyright_notice=notice_lines(_part_lines(sections.tail, STATEMENT_LABEL)),
         # The footer's first line is its row of links, the home page's (the site's name)
         # first: "十号范文网 | …".

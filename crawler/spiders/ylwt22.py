@@ -397,7 +397,14 @@ class Ylwt22Spider(scrapy.Spider):
                 cb_kwargs={"partial": partial},
             )
             return
-        yield partial.assemble(self.site)
+        yield self._counted(partial.assemble(self.site))
+
+    def _counted(self, item: ArticleItem) -> ArticleItem:
+        """What extraction left out of the article's body goes into the stats, so that a
+        site that starts hiding text in its pages shows in the run's report."""
+        for kind, count in item.removed.items():
+            self.crawler.stats.inc_value(f"extract/removed/{kind}", count)
+        return item
 
     def _revisited(self, response: Response) -> None:
         """An archived article fetched again answered without a page: unchanged, or gone."""
@@ -425,7 +432,7 @@ class Ylwt22Spider(scrapy.Spider):
         self.crawler.stats.inc_value("article/fetch_failed")
         partial: PartialArticle = request.cb_kwargs["partial"]
         if partial.pages:
-            yield partial.assemble(self.site, missing_pages=[request.url])
+            yield self._counted(partial.assemble(self.site, missing_pages=[request.url]))
 
 
 @dataclass(frozen=True, slots=True)
