@@ -18,9 +18,11 @@ DEFAULT_SITE_ROOT = "http://www.ylwt22.com/"
 
 # /<dir>/<yyyy>/<mmdd>/<id>.html, and <id>_<N>.html for page N of a multi-page article.
 # The numbers are bounded: a link with thousands of digits is no article of the site, and
-# int() refuses to read it (ValueError past 4,300 digits).
+# int() refuses to read it (ValueError past 4,300 digits). An id too long for the site's
+# own column but within this bound is still read, so that the article is dropped with
+# its reason (invalid_aid) rather than passed over without a word.
 _ARTICLE_PATH = re.compile(
-    r"^(?P<dir>/(?:[\w-]+/)+)(?P<year>\d{4})/(?P<mmdd>\d{4})/(?P<id>\d{1,12})"
+    r"^(?P<dir>/(?:[\w-]+/)+)(?P<year>\d{4})/(?P<mmdd>\d{4})/(?P<id>\d{1,40})"
     r"(?:_(?P<page>\d{1,6}))?\.html$"
 )
 # /<dir>/list_<typeid>_<N>.html
