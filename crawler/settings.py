@@ -115,7 +115,10 @@ REMOTE_CONTROL_ENABLED = False
 # --- Runs -------------------------------------------------------------------------------
 # Every crawl is recorded in the database's runs table; crawls of the site take the
 # archive's run lock, so two never overlap on one database (RUN_LOCK=False lifts it).
-EXTENSIONS = {"crawler.extensions.runs.RunRecorder": 500}
+EXTENSIONS = {
+    "crawler.extensions.runs.RunRecorder": 500,
+    "crawler.extensions.readers.ArticleReaders": 510,
+}
 RUN_LOCK = True
 
 # --- Distributed crawling ---------------------------------------------------------------
@@ -137,12 +140,11 @@ DISTRIBUTED_MAX_REQUEUES = 3
 DISTRIBUTED_KEYS_TTL = 86400
 
 # --- Items and storage ----------------------------------------------------------------
+# An article's pipelines, in order: clean → provenance → dedup where its pages are read
+# (EXTRACT_PIPELINES, below), then validate → copyright → store in the crawl's process.
 ITEM_PIPELINES = {
-    "pipelines.clean.CleanTextPipeline": 100,
     "pipelines.validate.ValidateArticlePipeline": 200,
     "pipelines.copyright.CopyrightPipeline": 300,
-    "pipelines.provenance.ProvenancePipeline": 400,
-    "pipelines.dedup.DedupPipeline": 500,
     "pipelines.store.DatabasePipeline": 900,
 }
 # Any SQLAlchemy URL; the environment's DATABASE_URL is the default, then a SQLite file.
@@ -152,6 +154,21 @@ DATABASE_FLUSH_INTERVAL = 5.0
 DATABASE_WRITE_RETRIES = 3
 DATABASE_RETRY_BACKOFF = 1.0
 DATABASE_SPILL_DIR = "data/unsaved"
+
+# --- Reading articles -------------------------------------------------------------------
+# Article pages are read into items by a pool of EXTRACT_WORKERS processes (0: in the
+# crawl's own process), each page at most EXTRACT_TIMEOUT seconds; at most EXTRACT_QUEUE
+# pages wait for a reader, and past that Scrapy stops downloading until there is room.
+EXTRACT_WORKERS = os.cpu_count() or 1
+EXTRACT_QUEUE = 16
+EXTRACT_TIMEOUT = 60.0
+# The item pipelines that run where pages are read, in order, on each finished item:
+# pure work that costs CPU. Each is built with no arguments.
+EXTRACT_PIPELINES = [
+    "pipelines.clean.CleanTextPipeline",
+    "pipelines.provenance.ProvenancePipeline",
+    "pipelines.dedup.DedupPipeline",
+]
 
 # --- Raw web archive ------------------------------------------------------------------
 # Every response fetched, with its request, in WARC/1.0 files (one gzip member per record)

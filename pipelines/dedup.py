@@ -12,7 +12,6 @@ from typing import Any
 
 from datasketch import MinHash
 from itemadapter import ItemAdapter
-from scrapy.utils.asyncio import run_in_thread
 
 from storage.dedup import THRESHOLD, estimate
 
@@ -64,10 +63,10 @@ def signature(text: str) -> bytes | None:
 
 
 class DedupPipeline:
-    """Sets ``signature`` from the body, on a worker thread: hashing a long article
-    takes a few milliseconds that the reactor should not wait for."""
+    """Sets ``signature`` from the body. It runs where pages are read (the extraction
+    pool: EXTRACT_PIPELINES), never on the reactor's thread."""
 
-    async def process_item(self, item: Any) -> Any:
+    def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
-        adapter["signature"] = await run_in_thread(signature, adapter.get("body") or "")
+        adapter["signature"] = signature(adapter.get("body") or "")
         return item

@@ -6,16 +6,18 @@ The markups of real pages are in the golden cases (tests/test_golden.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import re
 from dataclasses import fields
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from lxml import html as lxml_html
 from scrapy import Request
 from scrapy.exceptions import DropItem
-from scrapy.http import HtmlResponse, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.utils.test import get_crawler
 
 from crawler.extensions.runs import removed_report
@@ -24,8 +26,9 @@ from crawler.pages import article as article_module
 from crawler.pages.article import assemble_article, parse_article_page, parse_page
 from crawler.pages.blocks import hidden_by_stylesheets, render_body, style_hides
 from crawler.pages.selectors import FURNITURE_CLASS
+from crawler.reading import PartialArticle
 from crawler.site import DEFAULT_SITE
-from crawler.spiders.ylwt22 import PartialArticle, Ylwt22Spider
+from crawler.spiders.ylwt22 import Ylwt22Spider
 from pipelines.clean import clean_lines
 from pipelines.store import to_record
 from storage.repository import ArticleRecord
@@ -38,6 +41,7 @@ from tests.support.pages import (
     mirror_file,
     through_pipelines,
 )
+from tests.support.project import project_settings
 
 URL = "http://www.ylwt22.com/dangtuangongzuo/2023/1009/316197.html"
 TITLE = "2023年幸福里社区党支部第三季度工作总结"
@@ -469,18 +473,28 @@ def test_a_page_that_breaks_the_parser_is_a_problem_not_an_exception(
 
 @pytest.fixture
 def spider() -> Ylwt22Spider:
-    crawler = get_crawler(Ylwt22Spider, settings_dict={"DATABASE_URL": "sqlite://"})
+    settings = project_settings(DATABASE_URL="sqlite://", EXTRACT_WORKERS=0, ADDONS={})
+    crawler = get_crawler(Ylwt22Spider, settings_dict=settings)
     crawler.stats.open_spider()
     return Ylwt22Spider.from_crawler(crawler)
+
+
+def parsed(spider: Ylwt22Spider, response: Response) -> list[Any]:
+    """What the spider's callback yields for an article's only page."""
+
+    async def collect() -> list[Any]:
+        return [out async for out in spider.parse_article(response, PartialArticle())]
+
+    return asyncio.run(collect())
 
 
 def test_the_spider_counts_what_each_article_left_out(spider: Ylwt22Spider) -> None:
     url, body, headers = golden_response("hidden_text")
     response = HtmlResponse(url=url, body=body, headers=headers, request=Request(url))
-    (item,) = spider.parse_article(response, PartialArticle())
+    (item,) = parsed(spider, response)
     assert isinstance(item, ArticleItem)
     assert item.removed == {"hidden": 27, "style": 1, "ad": 1}
-    assert len(list(spider.parse_article(response, PartialArticle()))) == 1
+    assert len(parsed(spider, response)) == 1
     stats = spider.crawler.stats.get_stats()
     assert stats["extract/removed/hidden"] == 54
     assert stats["extract/removed/style"] == 2
@@ -491,7 +505,7 @@ def test_a_page_too_deep_to_read_reaches_the_pipelines_without_a_traceback(
     spider: Ylwt22Spider,
 ) -> None:
     response = HtmlResponse(url=URL, body=page_with_content(nested(100_000)), request=Request(URL))
-    (item,) = spider.parse_article(response, PartialArticle())
+    (item,) = parsed(spider, response)
     assert isinstance(item, ArticleItem)
     assert item.problems[0].startswith("unreadable_page")
 
@@ -503,7 +517,7 @@ def test_a_text_response_is_counted_the_same_way(spider: Ylwt22Spider) -> None:
         headers={"Content-Type": "text/plain"},
         request=Request(URL),
     )
-    (item,) = spider.parse_article(response, PartialArticle())
+    (item,) = parsed(spider, response)
     assert isinstance(item, ArticleItem)
     assert item.removed == {}
     assert removed_report(spider.crawler.stats.get_stats()) is None

@@ -33,7 +33,8 @@ from crawler.distributed.dupefilter import RedisDupeFilter
 from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.queue import TrackedQueue
 from crawler.distributed.scheduler import RedisScheduler
-from crawler.spiders.ylwt22 import PartialArticle, Ylwt22Spider
+from crawler.reading import PartialArticle
+from crawler.spiders.ylwt22 import Ylwt22Spider
 from storage.db import open_database, session_factory
 from storage.models import Article, CategoryProgress
 from tests.conftest import fresh_pg_database
@@ -208,7 +209,9 @@ def test_the_requests_of_a_killed_worker_are_queued_again_by_the_survivor(
     client = redis.Redis.from_url(redis_url)
     keys = CrawlKeys(crawl_id)
     with SiteProxy(tmp_path / "mirror") as proxy:
-        proxy.delay = 0.15
+        # The site stalls before the crawl can finish (82 pages): the doomed worker is
+        # killed midway, with requests in flight, however fast or slow the machine.
+        proxy.stall_after = 50
         settings = ("-s", "CONCURRENT_REQUESTS=4", "-s", "DATABASE_BATCH_SIZE=4")
         doomed = Worker(pg_url, redis_url, crawl_id, proxy, tmp_path / "doomed.log", *settings)
         survivor = Worker(pg_url, redis_url, crawl_id, proxy, tmp_path / "survivor.log", *settings)
@@ -229,6 +232,7 @@ def test_the_requests_of_a_killed_worker_are_queued_again_by_the_survivor(
             doomed.kill()
             killed_at = len(stored_safely(pg_url))
             assert 12 <= killed_at < len(site.articles)
+            proxy.resume()
             status = survivor.wait()
         finally:
             for worker in (doomed, survivor):

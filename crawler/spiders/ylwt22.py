@@ -31,7 +31,6 @@ followed SITEMAP_MAX_DEPTH indexes deep and SITEMAP_MAX_COUNT sitemaps per crawl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +42,9 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.archive import Archive
+from crawler.extensions.readers import ArticleReaders, ReadFailed
 from crawler.extensions.runs import RunRecorder
 from crawler.items import ArticleItem
-from crawler.pages.article import ArticlePage, assemble_article, parse_page
 from crawler.pages.listing import (
     ListPage,
     category_urls,
@@ -53,6 +52,7 @@ from crawler.pages.listing import (
     parse_list_page,
     read_sitemap,
 )
+from crawler.reading import Fetch, PageJob, PartialArticle
 from crawler.site import Site
 from pipelines import signals as archive_signals
 from storage.repository import KnownArticle
@@ -75,6 +75,14 @@ def fetched_at(response: Response) -> datetime:
     pages sets meta["fetched_at"]; otherwise it is now."""
     value = response.meta.get("fetched_at")
     return value if isinstance(value, datetime) else datetime.now(UTC)
+
+
+def _plain_headers(response: Response) -> dict[str, str]:
+    """The response's headers as plain text, for a reader in another process."""
+    return {
+        key.decode("latin-1"): b", ".join(values).decode("latin-1")
+        for key, values in response.headers.items()
+    }
 
 
 def _header(response: Response, name: str) -> str | None:
@@ -379,25 +387,50 @@ class Ylwt22Spider(scrapy.Spider):
             **kwargs,
         )
 
-    def parse_article(
+    async def parse_article(
         self, response: Response, partial: PartialArticle
-    ) -> Iterator[scrapy.Request | ArticleItem]:
+    ) -> AsyncIterator[scrapy.Request | ArticleItem]:
         if response.status in _REVISIT_STATUSES:
             self._revisited(response)
             return
-        page = parse_page(response.url, response.body, response.headers, site=self.site)
-        partial = partial.add(page, response)
-        first = partial.pages[0]
-        if page.is_article and first.canonical_url and len(partial.pages) < first.page_count:
+        job = PageJob(
+            response.url,
+            response.body,
+            _plain_headers(response),
+            Fetch(
+                fetched_at(response),
+                response.meta.get("provenance"),
+                _header(response, "ETag"),
+                _header(response, "Last-Modified"),
+            ),
+            partial,
+        )
+        try:
+            read = await self.readers().read(job)
+        except ReadFailed as exc:
+            # The page costs its article only: dropped with the reason, and counted.
+            self.logger.error("Could not read %s: %s", response.url, exc)
+            url = self.site.canonical_article_url(response.url) or response.url
+            yield ArticleItem(url=url, problems=[f"extraction_failed: {exc}"])
+            return
+        if read.next_url is not None:
             # A multi-page article is one item: fetch its pages in order, then assemble.
             yield scrapy.Request(
-                self.site.article_page_url(first.canonical_url, len(partial.pages) + 1),
+                read.next_url,
                 callback=self.parse_article,
                 errback=self.article_page_failed,
-                cb_kwargs={"partial": partial},
+                cb_kwargs={"partial": read.partial},
             )
             return
-        yield self._counted(partial.assemble(self.site))
+        assert read.item is not None
+        yield self._counted(read.item)
+
+    def readers(self) -> ArticleReaders:
+        """The extraction pool, the crawl's extension."""
+        readers = self.crawler.get_extension(ArticleReaders)
+        if readers is None:
+            raise RuntimeError("the spider reads articles through ArticleReaders (EXTENSIONS)")
+        return readers
 
     def _counted(self, item: ArticleItem) -> ArticleItem:
         """What extraction left out of the article's body goes into the stats, so that a
@@ -433,43 +466,3 @@ class Ylwt22Spider(scrapy.Spider):
         partial: PartialArticle = request.cb_kwargs["partial"]
         if partial.pages:
             yield self._counted(partial.assemble(self.site, missing_pages=[request.url]))
-
-
-@dataclass(frozen=True, slots=True)
-class PartialArticle:
-    """The pages of one article fetched so far, with where and when each was fetched."""
-
-    pages: tuple[ArticlePage, ...] = ()
-    fetched_at: datetime | None = None
-    """When its first page was fetched: the article's fetch time."""
-    provenance: tuple[dict[str, Any], ...] = ()
-    etag: str | None = None
-    last_modified: str | None = None
-    """The first page's validators, for a conditional request next time."""
-
-    def add(self, page: ArticlePage, response: Response) -> PartialArticle:
-        provenance = response.meta.get("provenance")
-        if self.pages:
-            return PartialArticle(
-                pages=(*self.pages, page),
-                fetched_at=self.fetched_at,
-                provenance=(*self.provenance, provenance) if provenance else self.provenance,
-                etag=self.etag,
-                last_modified=self.last_modified,
-            )
-        return PartialArticle(
-            pages=(page,),
-            fetched_at=fetched_at(response),
-            provenance=(provenance,) if provenance else (),
-            etag=_header(response, "ETag"),
-            last_modified=_header(response, "Last-Modified"),
-        )
-
-    def assemble(self, site: Site, missing_pages: list[str] | None = None) -> ArticleItem:
-        item = assemble_article(
-            self.pages, fetched_at=self.fetched_at, missing_pages=missing_pages or (), site=site
-        )
-        item.provenance = list(self.provenance)
-        item.etag = self.etag
-        item.last_modified = self.last_modified
-        return item
