@@ -62,7 +62,7 @@ class ReplaySpider(Ylwt22Spider):
 
     def _build_index(self) -> SourceIndex:
         if not self.from_database:
-            return index_paths(self.paths, self.site)
+            return index_paths(self.paths, self.site, self.settings.getint("DOWNLOAD_MAXSIZE"))
         index = SourceIndex(self.site)
         engine = open_database(self.settings["DATABASE_URL"])
         try:
