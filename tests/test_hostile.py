@@ -33,6 +33,8 @@ import pytest
 from sqlalchemy import func, make_url, select
 from warcio.warcwriter import WARCWriter
 
+from crawler import settings as project
+from crawler.checks import RULES
 from crawler.pages.listing import SitemapLinks, parse_sitemap
 from crawler.replay.sources import Source, read_source
 from storage.db import make_engine, open_database, session_factory
@@ -867,3 +869,60 @@ def test_a_saved_page_swapped_for_a_fifo_after_indexing_is_refused_at_once(
     [error] = outcome
     assert isinstance(error, OSError)
     assert str(error) == f"{fifo} is a FIFO, not a regular file"
+
+
+# --- 14: settings out of range, and a crawl that will not stop --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "problem"),
+    [
+        ("crawl", "CONCURRENT_REQUESTS=0", "must be a whole number at least 1"),
+        ("crawl", "CONCURRENT_REQUESTS=-1", "must be a whole number at least 1"),
+        ("crawl", "CONCURRENT_REQUESTS_PER_DOMAIN=0", "must be a whole number at least 1"),
+        ("crawl", "DOWNLOAD_MAXSIZE=abc", "must be a whole number at least 0"),
+        ("crawl", "DOWNLOAD_DELAY=-1", "must be a number at least 0"),
+        ("crawl", "DOWNLOAD_TIMEOUT=nan", "must be a number above 0"),
+        ("crawl", "RETRY_TIMES=1.5", "must be a whole number at least 0"),
+        ("crawl", "ROBOTSTXT_OBEY=maybe", "must be True or False (or 1, 0, true, false)"),
+        ("crawl", "CRAWL_RATE=fast", "must be a number above 0, or unset"),
+        ("crawl", "DATABASE_BATCH_SIZE=0", "must be a whole number at least 1"),
+        ("crawl", "SHUTDOWN_TIMEOUT=0", "must be a number above 0"),
+        ("replay", "CONCURRENT_ITEMS=0", "must be a whole number at least 1"),
+        ("reextract", "DOWNLOAD_MAXSIZE=1e6", "must be a whole number at least 0"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_start_in_one_line(
+    sqlite_url: str, tmp_path: Path, command: str, setting: str, problem: str
+) -> None:
+    # Offline: were a setting let through, the crawl would still contact no host.
+    args = {"crawl": ["crawl", "ylwt22", "-s", f"OFFLINE_MIRROR={MIRROR}"],
+            "replay": ["replay", str(MIRROR)], "reextract": ["reextract"]}[command]  # fmt: skip
+    # Without the check, some of these hang for ever: the test would time out.
+    result = scrapy(*args, "-s", setting, env={"DATABASE_URL": sqlite_url}, timeout=60)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: bad setting {setting}: {problem}"]
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing was started
+
+
+def test_every_number_and_switch_the_project_sets_has_a_rule() -> None:
+    typed = {
+        name
+        for name, value in vars(project).items()
+        if name.isupper() and isinstance(value, int | float) and name != "CRAWL_RATE"
+    }
+    assert typed - set(RULES) == set()
+    assert "CRAWL_RATE" in RULES  # None by default, a number when set
+
+
+def test_checking_the_settings_imports_nothing_heavy() -> None:
+    # Every `scrapy` command imports the project's commands as it starts.
+    code = (
+        "import sys; import scrapy.settings; before = set(sys.modules); "
+        "import crawler.checks; print(sorted(set(sys.modules) - before))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    assert json.loads(result.stdout.replace("'", '"')) == ["crawler", "crawler.checks"]

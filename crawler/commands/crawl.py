@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Spider
@@ -15,6 +16,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
+from crawler.checks import BadSetting, check_values
 from crawler.distributed.addon import DistributedCrawl, SetupError
 from crawler.extensions.runs import SUCCESS_REASONS
 from crawler.site import Site
@@ -23,6 +25,8 @@ from crawler.spiders.ylwt22 import MODES
 # The exit status of a crawl that found another run in progress on its archive
 # (EX_TEMPFAIL): a scheduler can tell "skipped" from "failed".
 EXIT_RUN_IN_PROGRESS = 75
+# Bad settings, as for bad options (argparse, UsageError).
+EXIT_USAGE = 2
 
 
 def check_spider_arguments(spargs: dict[str, str]) -> None:
@@ -52,6 +56,9 @@ class Command(ScrapyCrawlCommand):
     def check_settings(self) -> None:
         """Settings that would fail every request fail here, once, before the crawl."""
         assert self.settings is not None
+        # Every number and switch read (crawler/checks.py): one "error: bad setting
+        # NAME=VALUE: ..." line and status 2.
+        self._check(check_values, self.settings)
         OfflineMirror.check(self.settings)
         CrawlRate.check(self.settings)
         try:
@@ -65,6 +72,14 @@ class Command(ScrapyCrawlCommand):
         except SetupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
+
+    @staticmethod
+    def _check(check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except BadSetting as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
 
     def run_spider(self, name: str, opts: argparse.Namespace, **kwargs: Any) -> Crawler:
         """Run the project's spider ``name`` to the end, then judge how it ended."""
