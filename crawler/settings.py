@@ -102,8 +102,15 @@ REMOTE_CONTROL_ENABLED = False
 # --- Runs -------------------------------------------------------------------------------
 # Every crawl is recorded in the database's runs table; crawls of the site take the
 # archive's run lock, so two never overlap on one database (RUN_LOCK=False lifts it).
-EXTENSIONS = {"crawler.extensions.runs.RunRecorder": 500}
+EXTENSIONS = {
+    "crawler.extensions.runs.RunRecorder": 500,
+    "crawler.extensions.shutdown.ShutdownTimeout": 510,
+}
 RUN_LOCK = True
+# Seconds a crawl may take to end after SIGINT or SIGTERM asked it to stop. Scrapy's
+# graceful close waits for every request in flight and every component; past this, the
+# crawl is stopped anyway (finish reason shutdown_timeout, exit status 1).
+SHUTDOWN_TIMEOUT = 30.0
 
 # --- Distributed crawling ---------------------------------------------------------------
 # With REDIS_URL (here, on the command line or in the environment), `scrapy crawl ylwt22`

@@ -10,6 +10,7 @@ every other article is fetched and seen as usual.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import html
 import io
@@ -18,6 +19,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -926,3 +929,65 @@ def test_checking_the_settings_imports_nothing_heavy() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                             text=True, check=True)  # fmt: skip
     assert json.loads(result.stdout.replace("'", '"')) == ["crawler", "crawler.checks"]
+
+
+class SilentSite:
+    """A server on 127.0.0.1 that accepts every connection and never answers."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self._server.accept()[0])
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_a_crawl_that_cannot_close_ends_within_shutdown_timeout_of_sigterm(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    site = SilentSite()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": sqlite_url,
+           "http_proxy": site.url, "no_proxy": "", "NO_PROXY": ""}  # fmt: skip
+    # Scrapy's graceful close waits for the request in flight: here, for an hour.
+    args = ["crawl", "ylwt22", *FAST, "-s", "DOWNLOAD_TIMEOUT=3600", "-s", "SHUTDOWN_TIMEOUT=2",
+            "-s", f"WARC_DIR={tmp_path / 'warc'}"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *args], cwd=PROJECT_ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not site.connections and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            time.sleep(0.1)
+        assert site.connections, "the crawl never asked the site for anything"
+        time.sleep(1)  # the crawl is waiting for its answer
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the crawl was still running 30 s after SIGTERM")
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        site.close()
+    assert process.returncode == 1, stderr[-3000:]
+    assert took < 2 + 8, took  # the bound, and the time to stop
+    assert "Traceback" not in stderr
+    [gave_up] = [line for line in stderr.splitlines() if " ERROR: " in line]
+    assert gave_up.endswith(
+        "The crawl did not end within SHUTDOWN_TIMEOUT (2s) of the signal to stop; stopping it now"
+    )
+    assert stderr.splitlines()[-1] == "error: the crawl ended with 'shutdown_timeout'"
