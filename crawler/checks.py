@@ -14,8 +14,11 @@ command imports this module as it starts.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from scrapy.settings import BaseSettings
@@ -151,3 +154,27 @@ def check_values(settings: BaseSettings) -> None:
     for name, rule in RULES.items():
         rule.check(settings, name)
 
+
+def check_writable_directory(name: str, value: object) -> None:
+    """The folder that setting ``name`` names can be written in: created if missing.
+    Raises :class:`BadSetting` for a file, or a folder that cannot be created or
+    written in (no permission, a read-only file system)."""
+    path = Path(str(value))
+    problem = None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        problem = "not a directory"
+    except OSError as exc:
+        problem = f"cannot create it: {exc.strerror or exc}"
+    if problem is None and not path.is_dir():
+        problem = "not a directory"
+    if problem is None:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            problem = f"cannot write in it: {exc.strerror or exc}"
+    if problem is not None:
+        raise BadSetting(f"bad setting {name}={value}: {problem}")

@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
-from crawler.checks import BadSetting, check_values
+from crawler.checks import BadSetting, check_values, check_writable_directory
 from crawler.distributed.addon import DistributedCrawl, SetupError
 from crawler.extensions.runs import SUCCESS_REASONS
 from crawler.site import Site
@@ -48,13 +48,14 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        self.check_settings()
+        self.check_settings(args[0] if len(args) == 1 else None)
         check_spider_arguments(opts.spargs)
         super().run(args, opts)
         self.judge()
 
-    def check_settings(self) -> None:
-        """Settings that would fail every request fail here, once, before the crawl."""
+    def check_settings(self, spider: str | None) -> None:
+        """Settings that would fail every request fail here, once, before the crawl
+        of ``spider`` (replay and reextract run the spider "replay")."""
         assert self.settings is not None
         # Every number and switch read (crawler/checks.py): one "error: bad setting
         # NAME=VALUE: ..." line and status 2.
@@ -65,6 +66,10 @@ class Command(ScrapyCrawlCommand):
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        # The raw copy is part of what the archive keeps: a crawl that could not write
+        # it does not start.
+        if spider is not None and self._writes_warc(spider):
+            self._check(check_writable_directory, "WARC_DIR", self.settings.get("WARC_DIR"))
         # A distributed crawl's Redis (crawler/distributed): one error line and status 1
         # for a REDIS_URL that is malformed or out of reach, before any worker starts.
         try:
@@ -80,6 +85,20 @@ class Command(ScrapyCrawlCommand):
         except BadSetting as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE) from None
+
+    def _writes_warc(self, spider: str) -> bool:
+        """Whether the crawl will write WARC files: WARC_ENABLED as the spider's own
+        settings and offline mode's add-on leave it (both switch it off)."""
+        assert self.settings is not None
+        assert self.crawler_process is not None
+        try:
+            spidercls = self.crawler_process.spider_loader.load(spider)
+        except KeyError:
+            return False  # Scrapy reports an unknown spider itself
+        settings = self.settings.copy()
+        spidercls.update_settings(settings)
+        OfflineMirror().update_settings(settings)
+        return settings.getbool("WARC_ENABLED")
 
     def run_spider(self, name: str, opts: argparse.Namespace, **kwargs: Any) -> Crawler:
         """Run the project's spider ``name`` to the end, then judge how it ended."""
@@ -108,7 +127,7 @@ class Command(ScrapyCrawlCommand):
                 print("error: the crawl was stopped before it started", file=sys.stderr)
             elif reason not in SUCCESS_REASONS:
                 self.exitcode = 1
-                detail = stats.get("database/error")
+                detail = stats.get("database/error") or stats.get("warc/error")
                 print(
                     f"error: the crawl ended with {reason!r}" + (f": {detail}" if detail else ""),
                     file=sys.stderr,
