@@ -28,7 +28,7 @@ from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.responsetypes import responsetypes
 
-from crawler.limits import ACCEPTED_ENCODINGS, DecompressionBomb, SizeLimitExceeded, decode_body
+from crawler.limits import ACCEPTED_ENCODINGS, SizeLimitExceeded, decode_body
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +83,10 @@ class SizeLimitsMiddleware:
         max_size = request.meta.get("download_maxsize", self._max_size)
         try:
             body, left = decode_body(response.body, encodings, max_size)
-        except DecompressionBomb as exc:
+        except SizeLimitExceeded as exc:  # a bomb; or a body over a smaller download_maxsize
             message = f"Ignored response {response} because {exc}."
             logger.warning(message)
-            self._count("download/decompression_bomb")
+            self._count(f"download/{exc.reason}")
             raise IgnoreRequest(message) from exc
         if len(response.body) < warn_size <= len(body):
             logger.warning(
