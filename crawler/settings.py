@@ -118,8 +118,13 @@ REMOTE_CONTROL_ENABLED = False
 EXTENSIONS = {
     "crawler.extensions.runs.RunRecorder": 500,
     "crawler.extensions.readers.ArticleReaders": 510,
+    "crawler.extensions.shutdown.ShutdownTimeout": 510,
 }
 RUN_LOCK = True
+# Seconds a crawl may take to end after SIGINT or SIGTERM asked it to stop. Scrapy's
+# graceful close waits for every request in flight and every component; past this, the
+# crawl is stopped anyway (finish reason shutdown_timeout, exit status 1).
+SHUTDOWN_TIMEOUT = 30.0
 
 # --- Distributed crawling ---------------------------------------------------------------
 # With REDIS_URL (here, on the command line or in the environment), `scrapy crawl ylwt22`

@@ -85,6 +85,7 @@ class WarcWriter:
         self._file: BufferedWriter | None = None
         self._path: Path | None = None
         self._warc: Any = None
+        self._records_start = 0  # where the current file's first record pair begins
         self._serial = 0
         self._closed = False
 
@@ -164,10 +165,13 @@ class WarcWriter:
             warc = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
             warc.write_record(warc.create_warcinfo_record(name, _warcinfo(self.hostname)))
         except BaseException:
-            out.close()
+            # Closing flushes, which fails again on a full disk: the file goes all the same.
+            with suppress(OSError):
+                out.close()
             path.unlink(missing_ok=True)
             raise
         self._file, self._path, self._warc = out, path, warc
+        self._records_start = out.tell()
         self._serial += 1
         self.files_started += 1
         self.bytes_written += out.tell()
@@ -204,16 +208,22 @@ class WarcWriter:
 
     def _discard(self, start: int) -> None:
         """After a failed write: cut the file back to its last whole record and close
-        it, so it stays readable; the next record starts a new file."""
+        it, so it stays readable; the next record starts a new file. A file left with
+        no record but its warcinfo is removed."""
         path, out = self._path, self._file
         self._file = self._path = self._warc = None
         if out is None or path is None:
             return
-        # Either may fail again (a full disk); the original error is the one to report.
+        # Any of these may fail again (a full disk); the original error is the one to report.
         with suppress(OSError):
             out.close()  # the descriptor is closed even when flushing fails
         with suppress(OSError):
-            os.truncate(path, start)
+            if start <= self._records_start:
+                path.unlink()
+                self.files_started -= 1
+                self.bytes_written -= self._records_start
+            else:
+                os.truncate(path, start)
 
     def _close_file(self) -> None:
         out = self._file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Final
@@ -44,6 +45,9 @@ FORMATS: Final = ("csv", "jsonl")
 LIST_SEPARATOR: Final = "|"
 
 # Cells starting like this are formulas to a spreadsheet (OWASP's CSV injection list).
+# So are cells starting with a character that Unicode compatibility folding (NFKC), as
+# spreadsheets apply to what is typed or pasted, turns into one: the full-width ＝ ＋ － ＠,
+# the small ﹦ ﹢ ﹣ ﹫, superscript and subscript ⁼ ⁺ ₌ ₊, ⩵ (==) and others.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 ProgressCallback = Callable[[int, int], None]
@@ -131,4 +135,10 @@ def _json_value(value: Any) -> Any:
 
 def _defuse_formula(cell: str) -> str:
     # A leading apostrophe makes Excel and LibreOffice show the cell as text.
-    return "'" + cell if cell.startswith(_FORMULA_PREFIXES) else cell
+    return "'" + cell if _starts_formula(cell[:1]) else cell
+
+
+def _starts_formula(first: str) -> bool:
+    if first.isascii():
+        return first in _FORMULA_PREFIXES
+    return unicodedata.normalize("NFKC", first).startswith(_FORMULA_PREFIXES)

@@ -121,6 +121,34 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_defused_in_csv_only(
     assert record["tags"] == [formula, "学习"]
 
 
+# What NFKC, as spreadsheets apply it, folds into = + - @: full-width, small, superscript
+# and subscript forms, and the like. Each begins a formula as its ASCII twin does.
+LOOKALIKES = "＝＋－＠﹦﹢﹣﹫⁼⁺₌₊⩵⩶﬩"
+
+
+@pytest.mark.parametrize("start", list(LOOKALIKES), ids=lambda c: f"U+{ord(c):04X}")
+def test_look_alikes_of_formula_characters_are_defused_like_their_ascii_twins(
+    session: Session, start: str
+) -> None:
+    formula = f'{start}HYPERLINK("http://example.invalid","点击")'
+    store(session, article(title=formula, source=formula, tags=(formula, "学习"), body=formula))
+
+    header, row = read_csv(export(session, "csv"))
+    cells = dict(zip(header, row, strict=True))
+    for name in ("title", "source", "body"):
+        assert cells[name] == "'" + formula, name
+    assert cells["tags"] == f"'{formula}|学习"
+    (record,) = read_jsonl(export(session, "jsonl"))
+    assert (record["title"], record["tags"][0]) == (formula, formula)  # JSON: as stored
+
+
+@pytest.mark.parametrize("text", ["＃标题", "（一）标题", "−1 表示", "中文标题", " =1", "ａ"])
+def test_other_characters_are_left_alone(session: Session, text: str) -> None:
+    store(session, article(title=text))
+    header, row = read_csv(export(session, "csv"))
+    assert dict(zip(header, row, strict=True))["title"] == text
+
+
 def test_jsonl_has_one_object_per_line_with_values_as_stored(session: Session) -> None:
     store(session, article(1), article(2))
 
@@ -314,3 +342,40 @@ def test_a_failed_export_leaves_the_previous_file_alone(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert target.read_bytes() == b"the previous export"
     assert os.listdir(tmp_path) == ["articles.csv"]
+
+
+# --- standard output that cannot be written ------------------------------------------------
+
+
+def test_export_to_a_full_disk_is_one_error_line(sqlite_url: str) -> None:
+    fill_database(sqlite_url, *(article(n) for n in range(1, 40)))
+    with open("/dev/full", "wb") as full:
+        run = subprocess.run(
+            [sys.executable, "-m", "scrapy", "export", "-o", "-", "-t", "csv"],
+            cwd=PROJECT_ROOT, env={**os.environ, "DATABASE_URL": sqlite_url},
+            stdout=full, stderr=subprocess.PIPE, timeout=120, check=False,
+        )  # fmt: skip
+    stderr = run.stderr.decode()
+    assert run.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
+    assert [line for line in stderr.splitlines() if not line.startswith("exporting: ")] == [
+        "error: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_export_into_a_pipe_closed_early_ends_quietly_with_success(sqlite_url: str) -> None:
+    # More than a pipe holds (64 KiB), so the export is still writing when `head` leaves.
+    fill_database(sqlite_url, *(article(n, body=TRICKY_BODY * 100) for n in range(1, 60)))
+    export = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "export", "-o", "-", "-t", "csv"],
+        cwd=PROJECT_ROOT, env={**os.environ, "DATABASE_URL": sqlite_url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert export.stdout is not None
+    head = subprocess.run(["head", "-1"], stdin=export.stdout, capture_output=True, check=False)
+    export.stdout.close()
+    _, stderr = export.communicate(timeout=120)
+    assert head.stdout.decode("utf-8-sig").startswith("url,aid,title,")
+    assert export.returncode == 0, stderr.decode()
+    assert [line for line in stderr.decode().splitlines() if not line.startswith("exporting")] == []

@@ -10,6 +10,7 @@ every other article is fetched and seen as usual.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import html
 import io
@@ -18,12 +19,15 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +36,10 @@ import pytest
 from sqlalchemy import func, make_url, select
 from warcio.warcwriter import WARCWriter
 
+from crawler import settings as project
+from crawler.checks import RULES
 from crawler.pages.listing import SitemapLinks, parse_sitemap
+from crawler.replay.sources import Source, read_source
 from storage.db import make_engine, open_database, session_factory
 from storage.models import Article, ArticleVersion
 from storage.repository import upsert_articles
@@ -718,3 +725,269 @@ def test_four_processes_write_one_sqlite_file_through_the_storage_api(sqlite_url
     rows, versions = snapshot(sqlite_url)
     assert sorted(rows) == sorted(urls)
     assert versions == len(urls)
+
+
+# --- 12: saved pages too large, or that expand too much, in a replay ---------------------
+
+
+def write_warc_responses(path: Path, records: list[tuple[str, bytes, dict[str, str]]]) -> None:
+    """Response records of ``(target URI, HTTP body as sent, its headers)``."""
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for url, body, headers in records:
+            head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            message = f"HTTP/1.1 200 OK\r\n{head}\r\n".encode() + body
+            record = writer.create_warc_record(
+                url,
+                "response",
+                payload=io.BytesIO(message),
+                warc_content_type="application/http; msgtype=response",
+            )
+            writer.write_record(record)
+
+
+# Runs the command after it, and reports the most memory it ever held (kB) on stderr.
+PEAK_MEMORY = (
+    sys.executable,
+    "-c",
+    "import resource, subprocess, sys; status = subprocess.run(sys.argv[1:]).returncode; "
+    "print('peak memory', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+    "file=sys.stderr); sys.exit(status)",
+)
+
+
+def test_replay_holds_saved_pages_to_the_crawl_size_limits(sqlite_url: str, tmp_path: Path) -> None:
+    bomb = gzip_of_zeros(256 * MIB)  # about 250 KB, expanding to 256 MiB
+    warc = tmp_path / "in" / "hostile.warc.gz"
+    warc.parent.mkdir()
+    gzipped = {**HTML, "Content-Encoding": "gzip"}
+    write_warc_responses(
+        warc,
+        [
+            (A, bomb, gzipped),
+            (B, padded(B, 2 * MIB), HTML),  # over the limit as stored
+            (C, zlib.compress(page(C), wbits=31), gzipped),  # compressed, and fine
+            (D, page(D), HTML),
+        ],
+    )
+    big_text = tmp_path / "in" / "big.txt"  # a saved text page over the limit: not read
+    big_text.write_bytes(b"x" * (2 * MIB))
+    result = scrapy(
+        "replay", *SMALL_LIMITS, str(warc), str(big_text),
+        env={"DATABASE_URL": sqlite_url}, wrapper=PEAK_MEMORY,
+    )  # fmt: skip
+    assert_ok(result)
+    assert stats(result.stderr, "download/") == {
+        "download/decompression_bomb": 1,
+        "download/too_large": 1,
+    }
+    assert stats(result.stderr, "replay/skipped/") == {"replay/skipped/too_large": 1}
+    assert f"Could not fetch {A}: its body ({len(bomb)} B compressed, " in result.stderr
+    assert f"exceeded DOWNLOAD_MAXSIZE ({MIB} B) during decompression" in result.stderr
+    assert (
+        f"Could not fetch {B}: its body (at least {2 * MIB} B) is larger than DOWNLOAD_MAXSIZE "
+        f"({MIB} B)" in result.stderr
+    )
+    assert "big.txt: too large (the file (2097152 B) is larger than DOWNLOAD_MAXSIZE" in (
+        result.stderr
+    )
+    assert sorted(stored(sqlite_url)) == sorted([C, D])
+    # Decompression stopped at the limit: the replay never held the 256 MiB.
+    peak_kb = int(result.stderr.rsplit("peak memory ", 1)[1].split()[0])
+    assert peak_kb < 250 * 1024, peak_kb
+
+
+# --- 13: links that loop, and files that are not files, in a replay ---------------------------
+
+
+def small_mirror(folder: Path) -> Path:
+    mirror = folder / "mirror"
+    shutil.copytree(MIRROR / "www.ylwt22.com/xindetihui", mirror / "www.ylwt22.com/xindetihui")
+    return mirror
+
+
+XINDETIHUI = sorted(url for url in ALL if "/xindetihui/" in url)
+
+
+def test_a_link_loop_is_skipped_and_the_rest_replayed(sqlite_url: str, tmp_path: Path) -> None:
+    mirror = small_mirror(tmp_path)
+    articles = mirror / "www.ylwt22.com/xindetihui/2023/0912"
+    (articles / "315176.html").symlink_to("315176.html")  # a link to itself
+    (mirror / "a.warc.gz").symlink_to("b.warc.gz")  # two links leading to each other
+    (mirror / "b.warc.gz").symlink_to("a.warc.gz")
+    (mirror / "www.ylwt22.com/up").symlink_to("..")  # a folder link back up: not followed
+    loop = tmp_path / "loop.txt"
+    loop.symlink_to(loop)
+    result = scrapy("replay", str(mirror), str(loop), env={"DATABASE_URL": sqlite_url},
+                    timeout=60)  # fmt: skip
+    assert_ok(result)
+    assert stats(result.stderr, "replay/skipped/") == {"replay/skipped/symlink_loop": 4}
+    for path in (articles / "315176.html", mirror / "a.warc.gz", mirror / "b.warc.gz", loop):
+        assert f"Skipped {path}: symlink loop (a link that leads back to itself)" in result.stderr
+    assert sorted(stored(sqlite_url)) == XINDETIHUI
+
+
+def test_files_that_are_not_regular_files_are_never_opened(sqlite_url: str, tmp_path: Path) -> None:
+    mirror = small_mirror(tmp_path)
+    # A FIFO blocks whoever opens it for reading until a writer comes: none ever will.
+    fifos = [
+        mirror / "page.txt",
+        mirror / "saved.warc.gz",
+        mirror / "www.ylwt22.com/xindetihui/2023/0912/315176.html",
+        tmp_path / "given.txt",
+    ]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    result = scrapy(
+        "replay", str(mirror), str(tmp_path / "given.txt"), os.devnull,
+        env={"DATABASE_URL": sqlite_url}, timeout=60,
+    )  # fmt: skip
+    assert_ok(result)
+    assert stats(result.stderr, "replay/skipped/") == {"replay/skipped/not_regular_file": 5}
+    for fifo in fifos:
+        assert f"Skipped {fifo}: not regular file (it is a FIFO; only regular" in result.stderr
+    assert f"Skipped {os.devnull}: not regular file (it is a character device;" in result.stderr
+    assert sorted(stored(sqlite_url)) == XINDETIHUI
+
+
+def test_a_saved_page_swapped_for_a_fifo_after_indexing_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "315175.html"
+    os.mkfifo(fifo)
+    source = Source("mirror", B, str(fifo), fetched_at=datetime.now(UTC))
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_source(source, MIB)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)  # daemon: never opened, or stuck
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading the FIFO blocked"
+    [error] = outcome
+    assert isinstance(error, OSError)
+    assert str(error) == f"{fifo} is a FIFO, not a regular file"
+
+
+# --- 14: settings out of range, and a crawl that will not stop --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "problem"),
+    [
+        ("crawl", "CONCURRENT_REQUESTS=0", "must be a whole number at least 1"),
+        ("crawl", "CONCURRENT_REQUESTS=-1", "must be a whole number at least 1"),
+        ("crawl", "CONCURRENT_REQUESTS_PER_DOMAIN=0", "must be a whole number at least 1"),
+        ("crawl", "DOWNLOAD_MAXSIZE=abc", "must be a whole number at least 0"),
+        ("crawl", "DOWNLOAD_DELAY=-1", "must be a number at least 0"),
+        ("crawl", "DOWNLOAD_TIMEOUT=nan", "must be a number above 0"),
+        ("crawl", "RETRY_TIMES=1.5", "must be a whole number at least 0"),
+        ("crawl", "ROBOTSTXT_OBEY=maybe", "must be True or False (or 1, 0, true, false)"),
+        ("crawl", "CRAWL_RATE=fast", "must be a number above 0, or unset"),
+        ("crawl", "DATABASE_BATCH_SIZE=0", "must be a whole number at least 1"),
+        ("crawl", "SHUTDOWN_TIMEOUT=0", "must be a number above 0"),
+        ("replay", "CONCURRENT_ITEMS=0", "must be a whole number at least 1"),
+        ("reextract", "DOWNLOAD_MAXSIZE=1e6", "must be a whole number at least 0"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_start_in_one_line(
+    sqlite_url: str, tmp_path: Path, command: str, setting: str, problem: str
+) -> None:
+    # Offline: were a setting let through, the crawl would still contact no host.
+    args = {"crawl": ["crawl", "ylwt22", "-s", f"OFFLINE_MIRROR={MIRROR}"],
+            "replay": ["replay", str(MIRROR)], "reextract": ["reextract"]}[command]  # fmt: skip
+    # Without the check, some of these hang for ever: the test would time out.
+    result = scrapy(*args, "-s", setting, env={"DATABASE_URL": sqlite_url}, timeout=60)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: bad setting {setting}: {problem}"]
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing was started
+
+
+def test_every_number_and_switch_the_project_sets_has_a_rule() -> None:
+    typed = {
+        name
+        for name, value in vars(project).items()
+        if name.isupper() and isinstance(value, int | float) and name != "CRAWL_RATE"
+    }
+    assert typed - set(RULES) == set()
+    assert "CRAWL_RATE" in RULES  # None by default, a number when set
+
+
+def test_checking_the_settings_imports_nothing_heavy() -> None:
+    # Every `scrapy` command imports the project's commands as it starts.
+    code = (
+        "import sys; import scrapy.settings; before = set(sys.modules); "
+        "import crawler.checks; print(sorted(set(sys.modules) - before))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    assert json.loads(result.stdout.replace("'", '"')) == ["crawler", "crawler.checks"]
+
+
+class SilentSite:
+    """A server on 127.0.0.1 that accepts every connection and never answers."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self._server.accept()[0])
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_a_crawl_that_cannot_close_ends_within_shutdown_timeout_of_sigterm(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    site = SilentSite()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": sqlite_url,
+           "http_proxy": site.url, "no_proxy": "", "NO_PROXY": ""}  # fmt: skip
+    # Scrapy's graceful close waits for the request in flight: here, for an hour.
+    args = ["crawl", "ylwt22", *FAST, "-s", "DOWNLOAD_TIMEOUT=3600", "-s", "SHUTDOWN_TIMEOUT=2",
+            "-s", f"WARC_DIR={tmp_path / 'warc'}"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", *args], cwd=PROJECT_ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not site.connections and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            time.sleep(0.1)
+        assert site.connections, "the crawl never asked the site for anything"
+        time.sleep(1)  # the crawl is waiting for its answer
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the crawl was still running 30 s after SIGTERM")
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        site.close()
+    assert process.returncode == 1, stderr[-3000:]
+    assert took < 2 + 8, took  # the bound, and the time to stop
+    assert "Traceback" not in stderr
+    [gave_up] = [line for line in stderr.splitlines() if " ERROR: " in line]
+    assert gave_up.endswith(
+        "The crawl did not end within SHUTDOWN_TIMEOUT (2s) of the signal to stop; stopping it now"
+    )
+    assert stderr.splitlines()[-1] == "error: the crawl ended with 'shutdown_timeout'"

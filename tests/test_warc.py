@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,15 +27,17 @@ from urllib.parse import urlsplit
 
 import pytest
 from scrapy import Request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import HtmlResponse, Response
 from scrapy.utils.test import get_crawler
+from sqlalchemy import text
 from warcio.archiveiterator import ArchiveIterator
 
 from crawler import settings as project
 from crawler.middlewares.warc import WarcMiddleware
 from crawler.warc import WarcLocation, WarcWriter
-from tests.support.crawl import MIRROR, PROJECT_ROOT, crawl
+from storage.db import make_engine
+from tests.support.crawl import MIRROR, PROJECT_ROOT, crawl, replay
 from tests.support.siteproxy import Reply, SiteProxy
 from tests.test_crawl import assert_ok, stored
 
@@ -505,30 +508,41 @@ def test_a_fetch_time_set_by_the_download_handler_becomes_the_warc_date(tmp_path
     assert read_records(path)[1].fields["WARC-Date"] == "2023-12-25T08:30:15Z"
 
 
-def test_a_write_error_is_logged_and_counted_and_the_response_goes_on(
+def test_a_write_error_is_logged_once_and_no_response_goes_on_without_its_record(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     not_a_directory = tmp_path / "warc"
     not_a_directory.write_text("a file where the WARC directory should be")
 
-    async def run() -> tuple[WarcMiddleware, Request, bool]:
+    async def run() -> tuple[WarcMiddleware, list[Request], list[str]]:
         mw = middleware(not_a_directory)
-        request, response = fetched(URL, b"<html>one</html>")
-        mw.process_request(request)
-        passed_on = await mw.process_response(request, response) is response
+        requests, refused = [], []
+        for body in (b"<html>one</html>", b"<html>two</html>"):
+            request, response = fetched(URL, body)
+            mw.process_request(request)
+            with pytest.raises(IgnoreRequest) as excinfo:
+                await mw.process_response(request, response)
+            requests.append(request)
+            refused.append(str(excinfo.value))
         await mw.spider_closed()
-        return mw, request, passed_on
+        return mw, requests, refused
 
     with caplog.at_level(logging.ERROR, logger="crawler.middlewares.warc"):
-        mw, request, passed_on = asyncio.run(run())
-    assert passed_on
-    assert "provenance" not in request.meta
-    assert mw.crawler.stats is not None
-    assert mw.crawler.stats.get_value("warc/errors") == 1
-    assert mw.crawler.stats.get_value("warc/records") is None
+        mw, requests, refused = asyncio.run(run())
+    assert all("provenance" not in request.meta for request in requests)
+    assert refused == ["not archived: FileExistsError: [Errno 17] File exists: "
+                       f"'{not_a_directory}'"] * 2  # fmt: skip
+    stats = mw.crawler.stats
+    assert stats is not None
+    assert stats.get_value("warc/errors") == 1  # the second was not even tried
+    assert stats.get_value("warc/records") is None
+    assert stats.get_value("warc/error") == f"cannot write the WARC files: {refused[0][14:]}"
     [error] = caplog.records
     assert error.levelno == logging.ERROR
-    assert f"Could not write {URL} to the WARC files" in error.getMessage()
+    assert error.getMessage() == (
+        f"Could not write {URL} to the WARC files in {not_a_directory}: {refused[0][14:]}. "
+        "Stopping the crawl."
+    )
 
 
 def test_warc_enabled_false_turns_the_middleware_off(tmp_path: Path) -> None:
@@ -628,16 +642,145 @@ def test_offline_mode_writes_no_warc_unless_asked(sqlite_url: str, tmp_path: Pat
     assert home.fields["WARC-Date"] == saved.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_a_crawl_that_cannot_write_its_warc_goes_on_and_says_so(
+# --- A WARC that cannot be written ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("a-file", "not a directory"),
+        ("a-file/warc", "cannot create it: Not a directory"),
+    ],
+)
+def test_a_warc_dir_that_is_not_a_writable_folder_fails_at_start(
+    sqlite_url: str, tmp_path: Path, where: str, problem: str
+) -> None:
+    (tmp_path / "a-file").write_text("in the way")
+    warc_dir = tmp_path / where
+    result = crawl(sqlite_url, "-s", f"OFFLINE_MIRROR={MIRROR}", "-s", "WARC_ENABLED=True",
+                   "-s", f"WARC_DIR={warc_dir}", data_dir=tmp_path)  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: bad setting WARC_DIR={warc_dir}: {problem}"]
+    assert not (tmp_path / "archive.sqlite3").exists()  # nothing was started
+
+
+def test_a_warc_dir_only_matters_when_warc_files_are_written(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    not_a_directory = tmp_path / "warc"
-    not_a_directory.write_text("in the way")
-    result = crawl(sqlite_url, "-s", f"OFFLINE_MIRROR={MIRROR}", "-s", "WARC_ENABLED=True",
-                   "-s", f"WARC_DIR={not_a_directory}", data_dir=tmp_path)  # fmt: skip
-    assert_ok(result)
-    errors = re.findall(r"ERROR: Could not write (\S+) to the WARC files", result.stderr)
-    assert errors
-    assert f"'warc/errors': {len(errors)}" in result.stderr
-    assert "'warc/records'" not in result.stderr
+    in_the_way = tmp_path / "warc"
+    in_the_way.write_text("in the way")
+    # Offline mode and replay write no WARC files (unless asked): the setting is not used.
+    assert_ok(crawl(sqlite_url, "-s", f"OFFLINE_MIRROR={MIRROR}", "-s",
+                    f"WARC_DIR={in_the_way}", data_dir=tmp_path))  # fmt: skip
+    assert_ok(replay(sqlite_url, MIRROR / "www.ylwt22.com/xindetihui",
+                     settings=("-s", f"WARC_DIR={in_the_way}")))  # fmt: skip
     assert len(stored(sqlite_url)) == 14
+
+
+@pytest.fixture(scope="module")
+def namespaces() -> None:
+    """A mount namespace of our own, where a small file system can be mounted."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux) for a small file system of our own")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -rm is not allowed here: {probe.stderr.strip()}")
+
+
+def in_small_filesystem(mount: Path, size: str, keep: Path, *, full: bool) -> tuple[str, ...]:
+    """A command prefix: run the command with a tmpfs of ``size`` mounted on ``mount``
+    (filled up before it starts when ``full``), then copy what the command left in
+    ``mount/warc`` to ``keep``. Its exit status is the command's."""
+    mount.mkdir()
+    keep.mkdir()
+    script = (
+        'mount -t tmpfs -o size="$1" tmpfs "$0" || exit 99; '
+        'if [ "$2" = full ]; then head -c 1048576 /dev/zero > "$0/filler" 2>/dev/null; fi; '
+        'shift 3; "$@"; status=$?; '
+        f"cp -a {mount}/warc/. {keep}/ 2>/dev/null; exit $status"
+    )
+    return ("unshare", "-rm", "sh", "-c", script, str(mount), size,
+            "full" if full else "empty", "--")  # fmt: skip
+
+
+@pytest.mark.usefixtures("namespaces")
+@pytest.mark.parametrize("full", [True, False], ids=["full-from-the-start", "fills-up-mid-crawl"])
+def test_a_failed_warc_write_stops_the_crawl_with_one_line(
+    site: SiteProxy, sqlite_url: str, tmp_path: Path, full: bool
+) -> None:
+    mount, kept = tmp_path / "small", tmp_path / "kept"
+    wrapper = in_small_filesystem(mount, "96k", kept, full=full)
+    result = crawl(sqlite_url, "-s", f"WARC_DIR={mount / 'warc'}", proxy=site.url,
+                   data_dir=tmp_path, wrapper=wrapper)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    [error] = [line for line in lines if " ERROR: " in line]
+    assert "to the WARC files in" in error
+    assert error.endswith("OSError: [Errno 28] No space left on device. Stopping the crawl.")
+    assert [line for line in lines if line.startswith("error:")] == [
+        "error: the crawl ended with 'warc_error': cannot write the WARC files: "
+        "OSError: [Errno 28] No space left on device"
+    ]
+    # The run failed; no file is left empty, or with nothing but its warcinfo.
+    engine = make_engine(sqlite_url)
+    with engine.connect() as connection:
+        runs = connection.execute(text("SELECT status, finish_reason FROM runs")).all()
+    engine.dispose()
+    assert [tuple(run) for run in runs] == [("failed", "warc_error")]
+    files = warc_files(kept)
+    rows = stored(sqlite_url)
+    if full:
+        assert files == []
+        assert rows == {}
+        return
+    assert len(files) == 1
+    assert_warcio_check_passes(files)
+    assert [r.type for r in read_records(files[0])].count("response") > 1
+    # Every article stored has its raw copy: its records are there, whole.
+    assert rows
+    for url, row in rows.items():
+        for entry in row.provenance:
+            copy = str(kept / Path(entry["file"]).name)
+            location = WarcLocation(
+                copy, entry["offset"], entry["length"], entry["record_id"], row.fetched_at
+            )
+            headers, _ = read_at(location)
+            assert headers.get_header("WARC-Target-URI") == entry["url"], url
+
+
+def test_a_file_that_gets_no_record_is_removed(tmp_path: Path) -> None:
+    # A real write error: the file-size limit stops the first file in its warcinfo
+    # record (a disk full from the start), or in its first response record.
+    for limit in (100, 2000):
+        folder = tmp_path / str(limit)
+        folder.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-c", _FIRST_WRITES_FAIL, str(folder), str(limit)],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == ["failed 27"] * 3 + ["0 0"]
+        assert os.listdir(folder) == [], limit
+
+
+_FIRST_WRITES_FAIL = """
+import os, resource, signal, sys
+from crawler.warc import WarcWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+writer = WarcWriter(sys.argv[1], "ylwt22", 10**9)
+for n in range(3):
+    try:
+        writer.write(f"http://www.ylwt22.com/{n}.html", method="GET", request_headers=[],
+            request_body=b"", status=200, response_headers=[(b"Content-Type", b"text/html")],
+            response_body=os.urandom(3000))
+    except OSError as exc:
+        print("failed", exc.errno)
+writer.close()
+print(writer.files_started, writer.bytes_written)
+"""

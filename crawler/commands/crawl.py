@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Spider
@@ -15,12 +16,16 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
+from crawler.checks import BadSetting, check_values, check_writable_directory
 from crawler.distributed.addon import DistributedCrawl, SetupError
 from crawler.extensions.runs import EXIT_RUN_IN_PROGRESS, RunRecorder
 from crawler.site import Site
 from crawler.spiders.ylwt22 import MODES
 
-__all__ = ["EXIT_RUN_IN_PROGRESS", "Command", "check_spider_arguments"]
+# Bad settings, as for bad options (argparse, UsageError).
+EXIT_USAGE = 2
+
+__all__ = ["EXIT_RUN_IN_PROGRESS", "EXIT_USAGE", "Command", "check_spider_arguments"]
 
 
 def check_spider_arguments(spargs: dict[str, str]) -> None:
@@ -42,20 +47,28 @@ class Command(ScrapyCrawlCommand):
         return crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        self.check_settings()
+        self.check_settings(args[0] if len(args) == 1 else None)
         check_spider_arguments(opts.spargs)
         super().run(args, opts)
         self.judge()
 
-    def check_settings(self) -> None:
-        """Settings that would fail every request fail here, once, before the crawl."""
+    def check_settings(self, spider: str | None) -> None:
+        """Settings that would fail every request fail here, once, before the crawl
+        of ``spider`` (replay and reextract run the spider "replay")."""
         assert self.settings is not None
+        # Every number and switch read (crawler/checks.py): one "error: bad setting
+        # NAME=VALUE: ..." line and status 2.
+        self._check(check_values, self.settings)
         OfflineMirror.check(self.settings)
         CrawlRate.check(self.settings)
         try:
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        # The raw copy is part of what the archive keeps: a crawl that could not write
+        # it does not start.
+        if spider is not None and self._writes_warc(spider):
+            self._check(check_writable_directory, "WARC_DIR", self.settings.get("WARC_DIR"))
         # A distributed crawl's Redis (crawler/distributed): one error line and status 1
         # for a REDIS_URL that is malformed or out of reach, before any worker starts.
         try:
@@ -63,6 +76,28 @@ class Command(ScrapyCrawlCommand):
         except SetupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
+
+    @staticmethod
+    def _check(check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except BadSetting as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+
+    def _writes_warc(self, spider: str) -> bool:
+        """Whether the crawl will write WARC files: WARC_ENABLED as the spider's own
+        settings and offline mode's add-on leave it (both switch it off)."""
+        assert self.settings is not None
+        assert self.crawler_process is not None
+        try:
+            spidercls = self.crawler_process.spider_loader.load(spider)
+        except KeyError:
+            return False  # Scrapy reports an unknown spider itself
+        settings = self.settings.copy()
+        spidercls.update_settings(settings)
+        OfflineMirror().update_settings(settings)
+        return settings.getbool("WARC_ENABLED")
 
     def run_spider(self, name: str, opts: argparse.Namespace, **kwargs: Any) -> Crawler:
         """Run the project's spider ``name`` to the end, then judge how it ended."""

@@ -84,10 +84,9 @@ class Command(ScrapyCommand):
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = exc.exitcode if isinstance(exc, _Failure) else 1
         except BrokenPipeError:
-            # The reader went away (`... | head`): stop quietly, as Unix tools do,
-            # and keep Python from failing again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            self.exitcode = 1
+            # The reader went away (`... | head -1`): it has what it wanted. Stop quietly
+            # and successfully, as Unix tools do in a pipeline.
+            _silence_stdout()
         else:
             where = "standard output" if opts.output == "-" else opts.output
             print(f"exported {count} articles to {where}", file=sys.stderr)
@@ -117,9 +116,21 @@ def _export_to_file(export: Callable[[IO[bytes]], int], target: Path) -> int:
 
 
 def _export_to_stdout(export: Callable[[IO[bytes]], int]) -> int:
-    count = export(sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    try:
+        count = export(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk, a closed descriptor
+        _silence_stdout()
+        raise _Failure(f"cannot write to standard output: {exc.strerror or exc}") from exc
     return count
+
+
+def _silence_stdout() -> None:
+    """Keep Python from failing again, with a traceback, when it flushes what is left
+    for standard output as it exits."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _export(database_url: str, out: IO[bytes], *, fmt: str, originals_only: bool) -> int:

@@ -30,7 +30,7 @@ class Command(CrawlCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
             raise UsageError("reextract takes no arguments")
-        self.check_settings()
+        self.check_settings("replay")
         crawler = self.run_spider("replay", opts, from_database=True)
         if crawler.stats is not None:
             print(report(crawler.stats))

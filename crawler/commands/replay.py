@@ -29,5 +29,5 @@ class Command(CrawlCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if not args:
             raise UsageError("name at least one PATH to replay")
-        self.check_settings()
+        self.check_settings("replay")
         self.run_spider("replay", opts, paths=args)

@@ -10,9 +10,11 @@ against the previous runs, and reports all of it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -238,13 +240,15 @@ class RunRecorder:
         self._database: ArchiveDatabase | None = None
         self._lock: RunLock | None = None
         self._life: RunLife | None = None
+        self._failure: tuple[str, str] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._on_finished: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunRecorder:
         recorder = cls(crawler, crawler.settings.getbool("RUN_LOCK"))
         connect = crawler.signals.connect
         connect(recorder.spider_opened, signal=signals.spider_opened)
-        connect(recorder.spider_closed, signal=signals.spider_closed)
         connect(recorder.item_scraped, signal=signals.item_scraped)
         connect(recorder.item_dropped, signal=signals.item_dropped)
         connect(recorder.item_error, signal=signals.item_error)
@@ -271,7 +275,25 @@ class RunRecorder:
 
     # --- the run's start and end ----------------------------------------------------------
 
+    def fail(self, reason: str, message: str) -> None:
+        """A component that cannot go on (the WARC files cannot be written, the readers
+        cannot start): the run fails with ``message``, and the crawl is closed with
+        ``reason``. The first failure is the one reported."""
+        if self._failure is None:
+            self._failure = (reason, message)
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None and self._closing is None:
+            self._closing = asyncio.ensure_future(engine.close_spider_async(reason=reason))
+
+    def when_finished(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once the run is judged finished, before it is recorded."""
+        self._on_finished.append(callback)
+
     async def spider_opened(self, spider: Spider) -> None:
+        # Connected now, after every component connected as the crawl was built: the
+        # run is judged once their own closing work (the last writes, the last WARC
+        # record) is done.
+        self.crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         mode = getattr(spider, "mode", spider.name)
         store = self.crawler.get_item_pipeline(DatabasePipeline)
         if store is None:
@@ -318,6 +340,8 @@ class RunRecorder:
         error = None
         if store is not None and store.failed is not None:
             error = f"the crawl ended with 'database_error': {store.failed}"
+        elif self._failure is not None:
+            error = "the crawl ended with {!r}: {}".format(*self._failure)
         elif outcomes.lost or outcomes.spilled:
             error = "the archive could not take every article"
         elif reason not in SUCCESS_REASONS:
@@ -339,6 +363,9 @@ class RunRecorder:
         database = self._database
         try:
             outcome = self.judge(reason)
+            if outcome.status == "finished":
+                for callback in self._on_finished:
+                    await callback()
             if self.run_id is not None and database is not None:
                 await self._finish(database, getattr(spider, "mode", spider.name), reason, outcome)
         finally:

@@ -20,6 +20,8 @@ from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.asyncio import run_in_thread
 
+from crawler.files import read_regular
+
 # Served without a charset, as the site does: the page's own <meta> decides.
 _TYPES = {".html": "text/html", ".htm": "text/html", ".xml": "application/xml",
           ".txt": "text/plain"}  # fmt: skip
@@ -51,7 +53,8 @@ def mirror_path(root: Path, url: str) -> Path | None:
 
 class MirrorDownloadHandler(BaseDownloadHandler):
     """Serves http and https requests from the directory in the ``OFFLINE_MIRROR``
-    setting; a URL with no saved file answers 404."""
+    setting; a URL with no saved file answers 404. Only regular files are read, within
+    ``DOWNLOAD_MAXSIZE`` (see :mod:`crawler.files`)."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
@@ -61,12 +64,15 @@ class MirrorDownloadHandler(BaseDownloadHandler):
         self.root = Path(root)
         if not self.root.is_dir():
             raise NotConfigured(f"OFFLINE_MIRROR {root!r} is not a directory")
+        self._max_size = crawler.settings.getint("DOWNLOAD_MAXSIZE")
 
     async def download_request(self, request: Request) -> Response:
         found = await run_in_thread(mirror_path, self.root, request.url)
         if found is None:
             return self._response(request, 404, b"", "text/html")
-        body, mtime = await run_in_thread(_read, found)
+        max_size = request.meta.get("download_maxsize", self._max_size)
+        body, status = await run_in_thread(read_regular, found, max_size)
+        mtime = status.st_mtime
         # The mirror's copy was fetched when it was saved.
         request.meta["fetched_at"] = datetime.fromtimestamp(mtime, UTC)
         content_type = _TYPES.get(found.suffix.lower()) or (
@@ -85,7 +91,3 @@ class MirrorDownloadHandler(BaseDownloadHandler):
             request=request,
             flags=["mirror"],
         )
-
-
-def _read(path: Path) -> tuple[bytes, float]:
-    return path.read_bytes(), path.stat().st_mtime

@@ -4,6 +4,10 @@ It sits at 950 in DOWNLOADER_MIDDLEWARES, nearest the download handler, so it se
 response as received: before HttpCompressionMiddleware decodes the body, and before
 the retry and redirect middlewares act, so failed attempts and redirects are archived
 too. The files are written on one worker thread; the crawl never waits on the disk.
+
+The raw copy is part of what the archive keeps: when a record cannot be written (a full
+disk, a folder gone), the crawl stops with the finish reason ``warc_error``, logging
+the error once, and no response goes on without its record.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from datetime import datetime
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Headers, Response
 from scrapy.utils.asyncio import is_asyncio_available
 
+from crawler.extensions.runs import RunRecorder
 from crawler.warc import WarcLocation, WarcWriter
 
 logger = logging.getLogger(__name__)
@@ -36,9 +41,12 @@ class WarcMiddleware:
     Settings: ``WARC_ENABLED``, ``WARC_DIR``, ``WARC_PREFIX``, ``WARC_MAX_SIZE``.
     """
 
+    FINISH_REASON = "warc_error"
+
     def __init__(self, crawler: Crawler, writer: WarcWriter) -> None:
         self.crawler = crawler
         self.writer = writer
+        self._failed: str | None = None
         # One thread: records go to the file in the order they are handed over.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc")
 
@@ -67,6 +75,8 @@ class WarcMiddleware:
     async def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get("dont_archive"):
             return response
+        if self._failed is not None:
+            raise IgnoreRequest(f"not archived: {self._failed}")
         # A handler that serves saved bytes knows when they were fetched; otherwise now.
         captured = request.meta.get(FETCHED_AT)
         stats = self.crawler.stats
@@ -80,14 +90,12 @@ class WarcMiddleware:
                 response,
                 captured if isinstance(captured, datetime) else None,
             )
+        except _AfterFailure:
+            raise IgnoreRequest(f"not archived: {self._failed}") from None
         except Exception as exc:
-            # The crawl goes on without the raw copy of this response, but says so.
             stats.inc_value("warc/errors")
-            if isinstance(exc, OSError):
-                logger.error("Could not write %s to the WARC files: %s", response.url, exc)
-            else:
-                logger.exception("Could not write %s to the WARC files", response.url)
-            return response
+            self._fail(response.url, exc)
+            raise IgnoreRequest(f"not archived: {self._failed}") from exc
         stats.inc_value("warc/records")
         stats.set_value("warc/bytes", total_bytes)
         stats.set_value("warc/files", files)
@@ -102,6 +110,19 @@ class WarcMiddleware:
         }
         return response
 
+    def _fail(self, url: str, exc: Exception) -> None:
+        """The first failed write (the worker thread recorded it): say so once, and stop
+        the crawl."""
+        stats = self.crawler.stats
+        stats.set_value("warc/error", f"cannot write the WARC files: {self._failed}")
+        message = "Could not write %s to the WARC files in %s: %s. Stopping the crawl."
+        if isinstance(exc, OSError):
+            logger.error(message, url, self.writer.directory, self._failed)
+        else:  # not the disk: a fault of ours, with its traceback
+            logger.exception(message, url, self.writer.directory, self._failed)
+        if (recorder := self.crawler.get_extension(RunRecorder)) is not None:
+            recorder.fail(self.FINISH_REASON, f"cannot write the WARC files: {self._failed}")
+
     async def spider_closed(self) -> None:
         stats = self.crawler.stats
         assert stats is not None
@@ -112,6 +133,12 @@ class WarcMiddleware:
         except OSError as exc:
             stats.inc_value("warc/errors")
             logger.error("Could not close the WARC file: %s", exc)
+            if self._failed is None:
+                # The run is judged after this handler: the failure is its own.
+                self._failed = _one_line(exc)
+                stats.set_value("warc/error", f"cannot close the WARC file: {self._failed}")
+                if (recorder := self.crawler.get_extension(RunRecorder)) is not None:
+                    recorder.fail(self.FINISH_REASON, f"cannot close the WARC file: {self._failed}")
         self._executor.shutdown(wait=False)
         stats.set_value("warc/bytes", self.writer.bytes_written)
         stats.set_value("warc/files", self.writer.files_started)
@@ -119,18 +146,34 @@ class WarcMiddleware:
     def _write(
         self, request: Request, response: Response, captured: datetime | None
     ) -> tuple[WarcLocation, int, int]:
-        """On the worker thread: the record pair, and the writer's totals after it."""
-        location = self.writer.write(
-            response.url,
-            method=request.method,
-            request_headers=_archived_request_headers(request.headers),
-            request_body=request.body,
-            status=response.status,
-            response_headers=_pairs(response.headers),
-            response_body=response.body,
-            date=captured,
-        )
+        """On the worker thread: the record pair, and the writer's totals after it. After
+        a failed write, those already queued are not attempted: the crawl is stopping."""
+        if self._failed is not None:
+            raise _AfterFailure
+        try:
+            location = self.writer.write(
+                response.url,
+                method=request.method,
+                request_headers=_archived_request_headers(request.headers),
+                request_body=request.body,
+                status=response.status,
+                response_headers=_pairs(response.headers),
+                response_body=response.body,
+                date=captured,
+            )
+        except Exception as exc:
+            self._failed = _one_line(exc)
+            raise
         return location, self.writer.bytes_written, self.writer.files_started
+
+
+class _AfterFailure(Exception):
+    """A write not attempted: an earlier one failed."""
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _pairs(headers: Headers) -> list[tuple[bytes, bytes]]:

@@ -8,9 +8,11 @@ was fetched, and how to read its bytes again. Reading the bytes is
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,8 +23,11 @@ from urllib.parse import urlsplit
 
 from parsel import Selector
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
+from crawler.files import NotRegularFile, open_regular, read_regular, regular_status
+from crawler.limits import BodyTooLarge, decode_body
 from crawler.pages.decode import decode_html
 from crawler.site import Site
 
@@ -34,6 +39,7 @@ KIND_PREFERENCE = ("warc", "mirror", "html", "text")
 _DECLARED_URL = re.compile(r"链接地址\s*[:：]\s*(\S+)")
 # Hop-by-hop and encoding headers describe the transfer, not the decoded body served.
 _TRANSFER_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length"}
+_READ_CHUNK = 1024 * 1024
 _HTTP = frozenset({"http", "https"})
 
 
@@ -79,6 +85,8 @@ class SourceIndex:
     """Every saved page by URL, plus what was skipped and why."""
 
     site: Site
+    max_size: int = 0
+    """Saved text and HTML pages larger than this (0: no limit) are not read."""
     by_url: dict[str, list[Source]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -119,19 +127,29 @@ def _preference(source: Source) -> tuple[int, float]:
     return KIND_PREFERENCE.index(source.kind), -source.fetched_at.timestamp()
 
 
-def index_paths(paths: Iterable[str | Path], site: Site) -> SourceIndex:
-    """Index every saved page under ``paths`` (files or directories, any mix)."""
-    index = SourceIndex(site)
+def index_paths(paths: Iterable[str | Path], site: Site, max_size: int = 0) -> SourceIndex:
+    """Index every saved page under ``paths`` (files or directories, any mix). A saved
+    text or HTML page over ``max_size`` bytes (0: no limit) is not read.
+
+    An entry that cannot be read is skipped with its reason, and the others are indexed:
+    ``missing_path``, ``symlink_loop``, ``not_regular_file`` (a FIFO, a socket, a
+    device: never opened), ``too_large``, ``unreadable`` (any other error of the system).
+    """
+    index = SourceIndex(site, max_size=max_size)
     for given in paths:
         path = Path(given)
         if _climbs_out(path):
             index.skip("outside_directory", path, "its .. leads out of a folder it names")
-        elif not path.exists():
-            index.skip("missing_path", path, "no such file or directory")
-        elif path.is_dir():
+            continue
+        try:
+            status = path.stat()
+        except OSError as exc:
+            _skip_error(index, path, exc)
+            continue
+        if stat.S_ISDIR(status.st_mode):
             _index_directory(index, path)
         else:
-            _index_file(index, path)
+            _index_entry(index, path)
     return index
 
 
@@ -150,43 +168,86 @@ def _climbs_out(path: Path) -> bool:
 
 def _index_directory(index: SourceIndex, root: Path) -> None:
     resolved_root = root.resolve()
-    for folder, dirs, files in os.walk(root):
+
+    def unlistable(exc: OSError) -> None:
+        _skip_error(index, Path(exc.filename or root), exc)
+
+    for folder, dirs, files in os.walk(root, onerror=unlistable):
         dirs.sort()
         for name in dirs:  # os.walk does not follow a link to a folder: say so when it leads out
             link = Path(folder) / name
-            if link.is_symlink() and not link.resolve().is_relative_to(resolved_root):
-                index.skip("outside_directory", link, f"it leads out of {root}")
+            try:
+                if link.is_symlink() and not _resolve(link).is_relative_to(resolved_root):
+                    index.skip("outside_directory", link, f"it leads out of {root}")
+            except OSError as exc:
+                _skip_error(index, link, exc)
         for name in sorted(files):
             path = Path(folder) / name
-            if not path.resolve().is_relative_to(resolved_root):
+            try:
+                inside = _resolve(path).is_relative_to(resolved_root)
+            except OSError as exc:
+                _skip_error(index, path, exc)
+                continue
+            if not inside:
                 index.skip("outside_directory", path, f"it leads out of {root}")
                 continue
-            _index_file(index, path)
+            _index_entry(index, path)
 
 
-def _index_file(index: SourceIndex, path: Path) -> None:
+def _index_entry(index: SourceIndex, path: Path) -> None:
+    """Index one file; what goes wrong with it is a reason to skip it, not the others."""
+    try:
+        _index_file(index, path, regular_status(path))
+    except NotRegularFile as exc:
+        index.skip("not_regular_file", path, f"it is {exc.kind}; only regular files are read")
+    except BodyTooLarge as exc:
+        index.skip("too_large", path, str(exc).replace("its body", "the file"))
+    except OSError as exc:
+        _skip_error(index, path, exc)
+
+
+def _skip_error(index: SourceIndex, path: Path, exc: OSError) -> None:
+    if exc.errno == errno.ELOOP:
+        index.skip("symlink_loop", path, "a link that leads back to itself")
+    elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        index.skip("missing_path", path, "no such file or directory")
+    else:
+        index.skip("unreadable", path, exc.strerror or str(exc))
+
+
+def _resolve(path: Path) -> Path:
+    """``path`` with every link followed; a loop of links is an OSError (ELOOP), as
+    from the system, whatever the Python version."""
+    try:
+        return path.resolve()
+    except RuntimeError as exc:  # Python before 3.13: "Symlink loop from ..."
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from exc
+
+
+def _index_file(index: SourceIndex, path: Path, status: os.stat_result) -> None:
     name = path.name.lower()
     if name.endswith(WARC_SUFFIXES):
         _index_warc(index, path)
         return
+    fetched_at = datetime.fromtimestamp(status.st_mtime, UTC)
     url = _mirror_url(path, index.site)
     if url is not None:
         if index.site.article_ref(url) is not None:
-            index.add(Source("mirror", url, str(path.resolve()), _mtime(path)))
+            index.add(Source("mirror", url, str(_resolve(path)), fetched_at))
         return
     if name.endswith(".txt"):
-        url = _declared_url(path.read_bytes(), text=True)
         kind = "text"
     elif name.endswith((".html", ".htm")):
-        url = _declared_url(path.read_bytes(), text=False)
         kind = "html"
     else:
         index.skip("unknown_file_type", path)
         return
+    body, _ = read_regular(path, index.max_size)
+    url = _declared_url(body, text=kind == "text")
     if url is None or index.site.article_ref(url) is None:
         index.skip("unknown_url", path, "the page names no article URL of the site")
         return
-    index.add(Source(kind, url, str(path.resolve()), _mtime(path)))
+    index.add(Source(kind, url, str(_resolve(path)), fetched_at))
 
 
 def _mirror_url(path: Path, site: Site) -> str | None:
@@ -213,15 +274,11 @@ def _declared_url(body: bytes, *, text: bool) -> str | None:
     return match[1] if match else None
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
 def _index_warc(index: SourceIndex, path: Path) -> None:
     """Index the WARC file's successful responses. A damaged record ends the file's
     reading there: every whole record before it is kept."""
-    resolved = str(path.resolve())
-    with path.open("rb") as stream:
+    resolved = str(_resolve(path))
+    with open_regular(path) as stream:
         records = ArchiveIterator(stream, check_digests="raise")
         try:
             for record in records:
@@ -272,23 +329,46 @@ class SavedPage:
     body: bytes
 
 
-def read_source(source: Source) -> SavedPage:
+def read_source(source: Source, max_size: int = 0) -> SavedPage:
     """The page's status, headers and body, decoded of any transfer and content
-    encoding, as a download handler hands them to Scrapy."""
-    path = Path(source.path)
+    encoding, within the crawl's size limits (:mod:`crawler.limits`): a body over
+    ``max_size`` bytes (0: no limit), stored or once decompressed, is refused with
+    :class:`crawler.limits.BodyTooLarge` or :class:`crawler.limits.DecompressionBomb`.
+    Only a regular file is read (:class:`crawler.files.NotRegularFile`)."""
     if source.kind != "warc":
         content_type = b"text/plain" if source.kind == "text" else b"text/html"
-        return SavedPage(200, [(b"Content-Type", content_type)], path.read_bytes())
-    with path.open("rb") as stream:
+        body, _ = read_regular(source.path, max_size)
+        return SavedPage(200, [(b"Content-Type", content_type)], body)
+    with open_regular(source.path) as stream:
         stream.seek(source.offset or 0)
         record = next(iter(ArchiveIterator(stream, check_digests="raise")))
         if record.http_headers is None:
-            raise ArchiveLoadFailed(f"no HTTP response at offset {source.offset} of {path}")
-        body = record.content_stream().read()
+            raise ArchiveLoadFailed(f"no HTTP response at offset {source.offset} of {source.path}")
+        http = record.http_headers
+        # The body as sent, only de-chunked: warcio would decompress it too, with no limit.
+        payload = record.raw_stream
+        if (http.get_header("Transfer-Encoding") or "").lower() == "chunked":
+            payload = ChunkedDataReader(record.raw_stream)
+        body = _read_at_most(payload, max_size)
         _check_whole(record, source.offset or 0)
+        encodings = [v for n, v in http.headers if n.lower() == "content-encoding"]
+        body, left = decode_body(body, encodings, max_size)
         headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in record.http_headers.headers
+            for name, value in http.headers
             if name.lower().encode() not in _TRANSFER_HEADERS
         ]
-        return SavedPage(int(record.http_headers.get_statuscode()), headers, body)
+        headers += [(b"Content-Encoding", encoding) for encoding in left]
+        return SavedPage(int(http.get_statuscode()), headers, body)
+
+
+def _read_at_most(stream: Any, max_size: int) -> bytes:
+    """The stream's bytes; BodyTooLarge as soon as they pass ``max_size`` (0: no limit)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(_READ_CHUNK):
+        size += len(chunk)
+        if max_size and size > max_size:
+            raise BodyTooLarge(size, max_size, at_least=True)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -60,7 +60,8 @@ class ReplaySpider(Ylwt22Spider):
     async def _build_index(self) -> SourceIndex:
         if not self.from_database:
             # Indexing reads every input file: off the reactor's thread.
-            return await run_in_thread(index_paths, self.paths, self.site)
+            max_size = self.settings.getint("DOWNLOAD_MAXSIZE")
+            return await run_in_thread(index_paths, self.paths, self.site, max_size)
         index = SourceIndex(self.site)
         for url, fetched, provenance in await self.archive.provenance():
             if not provenance:

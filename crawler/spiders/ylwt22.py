@@ -36,7 +36,6 @@ from typing import Any
 
 import scrapy
 from protego import Protego
-from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
@@ -127,7 +126,6 @@ class Ylwt22Spider(scrapy.Spider):
         spider.list_pages_ahead = max(1, settings.getint("LIST_PAGES_AHEAD"))
         spider.sitemap_max_depth = settings.getint("SITEMAP_MAX_DEPTH")
         spider.sitemap_max_count = settings.getint("SITEMAP_MAX_COUNT")
-        crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         return spider
 
     crawl_started_at: datetime | None = None
@@ -142,6 +140,8 @@ class Ylwt22Spider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         self.run_started_at  # noqa: B018  (the crawl's start is now, unless a worker set it)
+        if (recorder := self.crawler.get_extension(RunRecorder)) is not None:
+            recorder.when_finished(self.complete_readings)
         await self.archive.open()
         yield scrapy.Request(self.site.root, callback=self.parse_home)
         yield scrapy.Request(self.site.robots_url, callback=self.parse_robots)
@@ -163,13 +163,11 @@ class Ylwt22Spider(scrapy.Spider):
         """The categories read down to known articles, or to their end, so far."""
         return frozenset(self._read)
 
-    async def spider_closed(self, reason: str) -> None:
-        # The pipelines have stored everything by now: the readings that reached known
-        # articles are complete. A run that ended otherwise leaves them pending, and so
-        # does one whose last write failed as it closed (its articles were spilled).
-        recorder = self.crawler.get_extension(RunRecorder)
-        finished = (recorder.judge(reason).status if recorder else reason) == "finished"
-        if self.finishes_readings and finished and self._read:
+    async def complete_readings(self) -> None:
+        """Called by the run recorder once the run has finished: everything is stored,
+        so the readings that reached known articles are complete. A run that ended
+        otherwise leaves them pending."""
+        if self.finishes_readings and self._read:
             await self.archive.finish_reading(sorted(self._read))
 
     def parse_home(self, response: Response) -> Iterator[scrapy.Request]:

@@ -21,11 +21,15 @@ FAST = (
 
 
 def scrapy(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    wrapper: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """``scrapy ARGS``; ``wrapper`` is a command that runs it (``unshare …``)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "scrapy", *args],
+        [*wrapper, sys.executable, "-m", "scrapy", *args],
         cwd=PROJECT_ROOT,
         env=full_env,
         capture_output=True,
@@ -41,6 +45,7 @@ def crawl(
     proxy: str | None = None,
     env: dict[str, str] | None = None,
     data_dir: Path | None = None,
+    wrapper: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """`scrapy crawl ylwt22` into ``database_url``; through ``proxy`` when given."""
     extra = {"DATABASE_URL": database_url, **(env or {})}
@@ -53,7 +58,7 @@ def crawl(
             args += ["-s", f"WARC_DIR={data_dir / 'warc'}"]
     else:  # the run writes nothing but to the database
         args += ["-s", "WARC_ENABLED=False"]
-    return scrapy(*args, env=extra)
+    return scrapy(*args, env=extra, wrapper=wrapper)
 
 
 def replay(
