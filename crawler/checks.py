@@ -13,6 +13,7 @@ command imports this module as it starts.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import tempfile
@@ -140,6 +141,15 @@ RULES: Mapping[str, Rule] = {
     "RUN_LOCK": _SWITCH,
     "WARC_ENABLED": _SWITCH,
     "WARC_MAX_SIZE": _count(1),
+    # Discovery: what a pager or a sitemap may claim
+    "CATEGORY_MAX_ARTICLES": _count(1),
+    "LIST_PAGES_AHEAD": _count(1),
+    "SITEMAP_MAX_DEPTH": _count(0),
+    "SITEMAP_MAX_COUNT": _count(0),
+    # Reading articles
+    "EXTRACT_WORKERS": _count(0),
+    "EXTRACT_QUEUE": _count(1),
+    "EXTRACT_TIMEOUT": _seconds(above_zero=True),
     # Distributed crawling
     "DISTRIBUTED_IDLE_TIMEOUT": _seconds(above_zero=True),
     "DISTRIBUTED_HEARTBEAT": _seconds(above_zero=True),
@@ -153,6 +163,19 @@ def check_values(settings: BaseSettings) -> None:
     is not what its rule asks."""
     for name, rule in RULES.items():
         rule.check(settings, name)
+
+
+def check_objects(name: str, paths: list[str]) -> None:
+    """Every import path the list setting ``name`` holds names an object. Raises
+    :class:`BadSetting` for the first that does not."""
+    for path in paths:
+        module, _, attribute = path.rpartition(".")
+        try:
+            found = hasattr(importlib.import_module(module), attribute) if module else False
+        except ImportError as exc:
+            raise BadSetting(f"bad setting {name}: cannot import {path}: {exc}") from None
+        if not found:
+            raise BadSetting(f"bad setting {name}: {path} names nothing")
 
 
 def check_writable_directory(name: str, value: object) -> None:

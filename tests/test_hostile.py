@@ -893,6 +893,8 @@ def test_a_saved_page_swapped_for_a_fifo_after_indexing_is_refused_at_once(
         ("crawl", "SHUTDOWN_TIMEOUT=0", "must be a number above 0"),
         ("replay", "CONCURRENT_ITEMS=0", "must be a whole number at least 1"),
         ("reextract", "DOWNLOAD_MAXSIZE=1e6", "must be a whole number at least 0"),
+        ("crawl", "EXTRACT_WORKERS=-1", "must be a whole number at least 0"),
+        ("replay", "EXTRACT_QUEUE=0", "must be a whole number at least 1"),
     ],
 )
 def test_a_bad_setting_is_refused_at_start_in_one_line(
@@ -908,6 +910,30 @@ def test_a_bad_setting_is_refused_at_start_in_one_line(
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert errors == [f"error: bad setting {setting}: {problem}"]
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("EXTRACT_PIPELINES=nowhere.Pipeline", "cannot import nowhere.Pipeline"),
+        (
+            "EXTRACT_PIPELINES=pipelines.clean.NoSuchPipeline",
+            "pipelines.clean.NoSuchPipeline names nothing",
+        ),
+    ],
+)
+def test_a_pipeline_that_cannot_be_found_is_refused_at_start(
+    sqlite_url: str, setting: str, problem: str
+) -> None:
+    result = scrapy(
+        "crawl", "ylwt22", "-s", f"OFFLINE_MIRROR={MIRROR}", "-s", setting,
+        env={"DATABASE_URL": sqlite_url}, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: bad setting EXTRACT_PIPELINES: ")
+    assert problem in errors[0]
 
 
 def test_every_number_and_switch_the_project_sets_has_a_rule() -> None:

@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
-from crawler.checks import BadSetting, check_values, check_writable_directory
+from crawler.checks import BadSetting, check_objects, check_values, check_writable_directory
 from crawler.distributed.addon import DistributedCrawl, SetupError
 from crawler.extensions.runs import EXIT_RUN_IN_PROGRESS, RunRecorder
 from crawler.site import Site
@@ -59,6 +59,7 @@ class Command(ScrapyCrawlCommand):
         # Every number and switch read (crawler/checks.py): one "error: bad setting
         # NAME=VALUE: ..." line and status 2.
         self._check(check_values, self.settings)
+        self._check(check_objects, "EXTRACT_PIPELINES", self.settings.getlist("EXTRACT_PIPELINES"))
         OfflineMirror.check(self.settings)
         CrawlRate.check(self.settings)
         try:
