@@ -1016,4 +1016,7 @@ def test_a_crawl_that_cannot_close_ends_within_shutdown_timeout_of_sigterm(
     assert gave_up.endswith(
         "The crawl did not end within SHUTDOWN_TIMEOUT (2s) of the signal to stop; stopping it now"
     )
-    assert stderr.splitlines()[-1] == "error: the crawl ended with 'shutdown_timeout'"
+    assert stderr.splitlines()[-1] == (
+        "error: the crawl ended with 'shutdown_timeout': "
+        "it did not end within SHUTDOWN_TIMEOUT (2 s)"
+    )

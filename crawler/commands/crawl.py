@@ -116,7 +116,7 @@ class Command(ScrapyCrawlCommand):
                 recorder = crawler.get_extension(RunRecorder)
             except RuntimeError:  # the crawl never got as far as its extensions
                 recorder = None
-            outcome = recorder.outcome if recorder is not None else None
+            outcome = recorder.verdict() if recorder is not None else None
             if outcome is None:
                 self.exitcode = 1
                 print("error: the crawl was stopped before it started", file=sys.stderr)

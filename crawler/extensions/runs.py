@@ -282,8 +282,16 @@ class RunRecorder:
         if self._failure is None:
             self._failure = (reason, message)
         engine = self.crawler.engine
-        if engine is not None and engine.spider is not None and self._closing is None:
+        if engine.running and engine.spider is not None and self._closing is None:
             self._closing = asyncio.ensure_future(engine.close_spider_async(reason=reason))
+
+    def verdict(self) -> RunOutcome | None:
+        """How the run ended, for the command to report: as it was judged when the
+        spider closed; for a run stopped before it could close (a component's failure
+        past SHUTDOWN_TIMEOUT), judged now. None: the run never started."""
+        if self.outcome is None and self._failure is not None:
+            return self.judge(self._failure[0])
+        return self.outcome
 
     def when_finished(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` once the run is judged finished, before it is recorded."""
@@ -345,7 +353,7 @@ class RunRecorder:
         elif outcomes.lost or outcomes.spilled:
             error = "the archive could not take every article"
         elif reason not in SUCCESS_REASONS:
-            error = f"the run ended with {reason!r}"
+            error = f"the crawl ended with {reason!r}"
         elif short:
             error = "its counts do not add up: " + "; ".join(short)
         if error is not None and store is not None and (outcomes.spilled or outcomes.lost):

@@ -34,6 +34,8 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcessBase
 
+from crawler.extensions.runs import RunRecorder
+
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -100,19 +102,23 @@ class ShutdownTimeout:
         if self.crawler.settings.getbool("TWISTED_REACTOR_ENABLED"):
             from twisted.internet import reactor  # noqa: PLC0415  (the crawl's, installed)
 
-            reactor.callFromThread(_stop, reactor)
+            reactor.callFromThread(self._give_up, reactor)
             time.sleep(_EXIT_GRACE)
         _flush()
         os._exit(_EXIT_STATUS)
 
+    def _give_up(self, reactor: Any) -> None:
+        """On the reactor's thread: the run fails, saying why, and the reactor stops."""
+        if (recorder := self.crawler.get_extension(RunRecorder)) is not None:
+            recorder.fail(
+                FINISH_REASON, f"it did not end within SHUTDOWN_TIMEOUT ({self.timeout:g} s)"
+            )
+        if reactor.running:
+            reactor.stop()
+
 
 def _is_scrapy_shutdown(handler: object) -> bool:
     return isinstance(getattr(handler, "__self__", None), CrawlerProcessBase)
-
-
-def _stop(reactor: Any) -> None:
-    if reactor.running:
-        reactor.stop()
 
 
 def _flush() -> None:

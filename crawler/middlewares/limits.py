@@ -11,8 +11,8 @@ that a run's stats show how often the site sent something too large:
   but within ``DOWNLOAD_MAXSIZE``; kept.
 
 The limits themselves are :mod:`crawler.limits`, which replay applies to saved pages
-too: a handler that refuses a saved page for its size raises one of its errors, and
-it is counted here in the same way.
+too (and counts the same way); a download handler that refuses a body for its size
+with one of its errors is counted here.
 
 A refused article reaches the spider's errback, which reports it and stores nothing.
 """

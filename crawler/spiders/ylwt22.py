@@ -51,7 +51,7 @@ from crawler.pages.listing import (
     parse_list_page,
     read_sitemap,
 )
-from crawler.reading import Fetch, PageJob, PartialArticle
+from crawler.reading import Fetch, PageJob, PageRead, PartialArticle
 from crawler.site import Site
 from pipelines import signals as archive_signals
 from storage.repository import KnownArticle
@@ -403,14 +403,7 @@ class Ylwt22Spider(scrapy.Spider):
             ),
             partial,
         )
-        try:
-            read = await self.readers().read(job)
-        except ReadFailed as exc:
-            # The page costs its article only: dropped with the reason, and counted.
-            self.logger.error("Could not read %s: %s", response.url, exc)
-            url = self.site.canonical_article_url(response.url) or response.url
-            yield ArticleItem(url=url, problems=[f"extraction_failed: {exc}"])
-            return
+        read = await self.read_page(job)
         if read.next_url is not None:
             # A multi-page article is one item: fetch its pages in order, then assemble.
             yield scrapy.Request(
@@ -422,6 +415,16 @@ class Ylwt22Spider(scrapy.Spider):
             return
         assert read.item is not None
         yield self._counted(read.item)
+
+    async def read_page(self, job: PageJob) -> PageRead:
+        """The page, read by the extraction pool. A page it could not read costs its
+        article only: dropped with the reason, and counted."""
+        try:
+            return await self.readers().read(job)
+        except ReadFailed as exc:
+            self.logger.error("Could not read %s: %s", job.url, exc)
+            url = self.site.canonical_article_url(job.url) or job.url
+            return PageRead(item=ArticleItem(url=url, problems=[f"extraction_failed: {exc}"]))
 
     def readers(self) -> ArticleReaders:
         """The extraction pool, the crawl's extension."""
@@ -459,8 +462,15 @@ class Ylwt22Spider(scrapy.Spider):
         what there is to the pipelines, which drop it with the reason: half an article is
         never stored."""
         request = failure.request  # type: ignore[attr-defined]
-        self.logger.warning("Could not fetch %s: %s", request.url, failure.getErrorMessage())
-        self.crawler.stats.inc_value("article/fetch_failed")
         partial: PartialArticle = request.cb_kwargs["partial"]
-        if partial.pages:
-            yield self._counted(partial.assemble(self.site, missing_pages=[request.url]))
+        if (item := self.page_failed(request.url, failure.getErrorMessage(), partial)) is not None:
+            yield item
+
+    def page_failed(self, url: str, reason: str, partial: PartialArticle) -> ArticleItem | None:
+        """The page at ``url`` could not be had: said, counted, and the article's pages
+        read so far are its item, which the pipelines drop (incomplete_article)."""
+        self.logger.warning("Could not fetch %s: %s", url, reason)
+        self.crawler.stats.inc_value("article/fetch_failed")
+        if not partial.pages:
+            return None
+        return self._counted(partial.assemble(self.site, missing_pages=[url]))
