@@ -8,8 +8,6 @@ host, AutoThrottle on, and retries that back off and honour Retry-After.
 import os
 from importlib.metadata import PackageNotFoundError, version
 
-from storage.db import DEFAULT_DATABASE_URL
-
 try:
     _VERSION = version("ylwt22-archive")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -153,7 +151,7 @@ ITEM_PIPELINES = {
     "pipelines.store.DatabasePipeline": 900,
 }
 # Any SQLAlchemy URL; the environment's DATABASE_URL is the default, then a SQLite file.
-DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///data/archive.sqlite3"
 DATABASE_BATCH_SIZE = 100
 DATABASE_FLUSH_INTERVAL = 5.0
 DATABASE_WRITE_RETRIES = 3

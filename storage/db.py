@@ -13,23 +13,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event, func, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DATABASE_URL = "sqlite:///data/archive.sqlite3"
+from storage.errors import StorageError
+
+__all__ = [
+    "StorageError",
+    "check_connection",
+    "describe_error",
+    "make_engine",
+    "migrate",
+    "open_database",
+    "session_factory",
+]
 
 # Long enough for a crawl, an export and a scheduled run to queue behind each other.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Shared by every process that migrates this schema; the value itself is arbitrary.
 _MIGRATION_LOCK_KEY = 0x796C777432325F31
-
-
-class StorageError(Exception):
-    """A database problem, explained in one line that can be shown to the user as is."""
 
 
 def make_engine(url: str) -> Engine:
@@ -63,6 +66,11 @@ def check_connection(engine: Engine) -> None:
 
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest revision; safe when many processes start at once."""
+    # Alembic is imported only when a database is opened, not by every command.
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+    from alembic.util import CommandError  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", "storage:migrations")
     try:

@@ -17,23 +17,21 @@ from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
 from crawler.checks import BadSetting, check_objects, check_values, check_writable_directory
-from crawler.distributed.addon import DistributedCrawl, SetupError
-from crawler.extensions.runs import EXIT_RUN_IN_PROGRESS, RunRecorder
+from crawler.errors import EXIT_USAGE
+from crawler.modes import crawl_mode, list_depth
 from crawler.site import Site
-from crawler.spiders.ylwt22 import MODES
 
-# Bad settings, as for bad options (argparse, UsageError).
-EXIT_USAGE = 2
-
-__all__ = ["EXIT_RUN_IN_PROGRESS", "EXIT_USAGE", "Command", "check_spider_arguments"]
+# Every `scrapy` command imports this module as it starts: what only a crawl needs (the
+# spider, the storage, Redis) is imported when a crawl runs.
 
 
 def check_spider_arguments(spargs: dict[str, str]) -> None:
     """The spider's -a arguments, checked before the crawl starts."""
-    if spargs.get("mode", MODES[0]) not in MODES:
-        raise UsageError(f"-a mode must be one of {', '.join(MODES)}, got {spargs['mode']!r}")
-    if not str(spargs.get("depth", 0)).isdigit():
-        raise UsageError(f"-a depth must be a number of list pages, got {spargs['depth']!r}")
+    try:
+        crawl_mode(spargs.get("mode", "incremental"))
+        list_depth(spargs.get("depth", 0))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class Command(ScrapyCrawlCommand):
@@ -72,6 +70,8 @@ class Command(ScrapyCrawlCommand):
             self._check(check_writable_directory, "WARC_DIR", self.settings.get("WARC_DIR"))
         # A distributed crawl's Redis (crawler/distributed): one error line and status 1
         # for a REDIS_URL that is malformed or out of reach, before any worker starts.
+        from crawler.distributed.addon import DistributedCrawl, SetupError  # noqa: PLC0415
+
         try:
             DistributedCrawl.check(self.settings)
         except SetupError as exc:
@@ -111,6 +111,8 @@ class Command(ScrapyCrawlCommand):
 
     def judge(self) -> None:
         """Print each run's report, and exit with the status its run recorder decided."""
+        from crawler.extensions.runs import RunRecorder  # noqa: PLC0415
+
         for crawler in self._crawlers:
             try:
                 recorder = crawler.get_extension(RunRecorder)

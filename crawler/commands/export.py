@@ -12,8 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
-from storage.db import DEFAULT_DATABASE_URL, StorageError, open_database, session_factory
-from storage.export import FORMATS, export_articles
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
     import argparse
@@ -70,7 +69,7 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        database_url = self.settings.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        database_url = self.settings["DATABASE_URL"]
         try:
             if args:
                 raise _Failure(f"unexpected arguments: {' '.join(args)}", _USAGE_EXITCODE)
@@ -93,6 +92,8 @@ class Command(ScrapyCommand):
 
 
 def _choose_format(output: str | None, requested: str | None) -> str:
+    from storage.export import FORMATS  # noqa: PLC0415  (every command imports this module)
+
     if output is None:
         raise _Failure("missing -o FILE (use -o - for standard output)", _USAGE_EXITCODE)
     if requested is not None:
@@ -134,6 +135,9 @@ def _silence_stdout() -> None:
 
 
 def _export(database_url: str, out: IO[bytes], *, fmt: str, originals_only: bool) -> int:
+    from storage.db import open_database, session_factory  # noqa: PLC0415
+    from storage.export import export_articles  # noqa: PLC0415
+
     engine = open_database(database_url)
     try:
         with session_factory(engine, readonly=True)() as session:

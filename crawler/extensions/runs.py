@@ -25,6 +25,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy.orm import Session
 
+from crawler.errors import EXIT_FAILED, EXIT_OK, EXIT_RUN_IN_PROGRESS
 from pipelines import signals as archive_signals
 from pipelines.database import ArchiveDatabase
 from pipelines.store import DatabasePipeline, StoreOutcomes
@@ -47,11 +48,6 @@ SUCCESS_REASONS = frozenset(
 )
 # The modes that crawl the site, and so take turns on an archive.
 LOCKED_MODES = ("incremental", "full")
-# Exit statuses: a scheduler tells a failed run from one skipped because another run
-# held the archive (EX_TEMPFAIL).
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_RUN_IN_PROGRESS = 75
 HEALTH = {
     "empty_body": "empty body",
     "no_date": "no date",

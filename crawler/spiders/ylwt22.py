@@ -44,6 +44,7 @@ from crawler.archive import Archive
 from crawler.extensions.readers import ArticleReaders, ReadFailed
 from crawler.extensions.runs import RunRecorder
 from crawler.items import ArticleItem
+from crawler.modes import crawl_mode, list_depth
 from crawler.pages.listing import (
     ListPage,
     category_urls,
@@ -56,7 +57,6 @@ from crawler.site import Site
 from pipelines import signals as archive_signals
 from storage.repository import KnownArticle
 
-MODES = ("incremental", "full")
 # Answers to a conditional request for an archived article that parse_article reads
 # itself rather than treating as errors.
 _REVISIT_STATUSES = [304, 404, 410]
@@ -101,12 +101,8 @@ class Ylwt22Spider(scrapy.Spider):
 
     def __init__(self, mode: str = "incremental", depth: int | str = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not str(depth).isdigit():
-            raise ValueError(f"depth must be a number of list pages, got {depth!r}")
-        self.mode = mode
-        self.depth = int(depth)
+        self.mode = crawl_mode(mode)
+        self.depth = list_depth(depth)
         # Per category: the start of an unfinished earlier reading (None: none), and
         # the categories this run has read down to known articles.
         self._pending: dict[str, datetime | None] = {}
