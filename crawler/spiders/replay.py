@@ -95,6 +95,7 @@ class ReplaySpider(Ylwt22Spider):
             except Exception as exc:
                 reason = f"{source.path}: {type(exc).__name__}: {exc}"
                 return self.page_failed(source.url, reason, partial)
+            self.crawler.stats.inc_value("replay/pages")
             if page.status != 200:  # as a crawl's HttpErrorMiddleware would have it
                 return self.page_failed(source.url, f"HTTP status {page.status}", partial)
             job = PageJob(
