@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+
+from crawler.errors import UsageFailure
 
 _HANDLER = "crawler.handlers.mirror.MirrorDownloadHandler"
 
@@ -22,7 +23,7 @@ class OfflineMirror:
         """Fail before the crawl starts, not with an error per request."""
         mirror = settings.get("OFFLINE_MIRROR")
         if mirror and not Path(mirror).is_dir():
-            raise UsageError(f"OFFLINE_MIRROR {mirror!r} is not a directory")
+            raise UsageFailure(f"OFFLINE_MIRROR {mirror!r} is not a directory")
 
     def update_settings(self, settings: BaseSettings) -> None:
         self.check(settings)
@@ -48,7 +49,7 @@ class CrawlRate:
 
     @staticmethod
     def check(settings: BaseSettings) -> float | None:
-        """CRAWL_RATE as a number, None when unset; a UsageError when it is no rate."""
+        """CRAWL_RATE as a number, None when unset; a UsageFailure when it is no rate."""
         given = settings.get("CRAWL_RATE")
         if given is None or given == "":
             return None
@@ -57,7 +58,7 @@ class CrawlRate:
         except (TypeError, ValueError):
             rate = float("nan")
         if not rate > 0:  # NaN included
-            raise UsageError(f"CRAWL_RATE must be requests per second above 0, got {given!r}")
+            raise UsageFailure(f"CRAWL_RATE must be requests per second above 0, got {given!r}")
         return rate
 
     def update_settings(self, settings: BaseSettings) -> None:
@@ -68,7 +69,7 @@ class CrawlRate:
         _default(settings, "DOWNLOAD_DELAY_JITTER", 0.0)
         jitter = settings.getfloat("DOWNLOAD_DELAY_JITTER")
         if jitter >= 1:
-            raise UsageError(f"CRAWL_RATE needs DOWNLOAD_DELAY_JITTER below 1, got {jitter}")
+            raise UsageFailure(f"CRAWL_RATE needs DOWNLOAD_DELAY_JITTER below 1, got {jitter}")
         # A slot waits DOWNLOAD_DELAY * (1 ± jitter): the shortest draw is the rate's gap.
         delay = 1 / rate / (1 - jitter)
         _default(settings, "DOWNLOAD_DELAY", delay)

@@ -8,6 +8,8 @@ host, AutoThrottle on, and retries that back off and honour Retry-After.
 import os
 from importlib.metadata import PackageNotFoundError, version
 
+from crawler.site import DEFAULT_SITE_ROOT
+
 try:
     _VERSION = version("ylwt22-archive")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -26,7 +28,7 @@ ADDONS = {
 }
 
 # The site to archive. Its www host and the m. host of its mobile twin are followed.
-SITE_ROOT = "http://www.ylwt22.com/"
+SITE_ROOT = DEFAULT_SITE_ROOT
 
 # A saved mirror in `wget --mirror` layout (<dir>/<host>/<path>). When set, every
 # request is answered from it and no web host is contacted.

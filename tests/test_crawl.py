@@ -156,6 +156,6 @@ def test_unreachable_database_fails_the_crawl_with_one_clear_line(
 def test_a_bad_site_root_is_a_usage_error(tmp_path: Path) -> None:
     result = crawl(f"sqlite:///{tmp_path / 'a.db'}", "-s", "SITE_ROOT=ftp://www.ylwt22.com/")
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].endswith(
-        " error: SITE_ROOT must be an http(s) URL, got 'ftp://www.ylwt22.com/'"
+    assert result.stderr.splitlines()[-1] == (
+        "error: SITE_ROOT must be an http(s) URL, got 'ftp://www.ylwt22.com/'"
     )

@@ -77,6 +77,6 @@ def test_fetch_time_is_when_the_mirror_saved_the_page(
 def test_a_mirror_that_is_not_a_directory_is_a_clear_error(sqlite_url: str, tmp_path: Path) -> None:
     result = crawl(sqlite_url, "-s", f"OFFLINE_MIRROR={tmp_path / 'nowhere'}", data_dir=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].endswith(
-        f" error: OFFLINE_MIRROR '{tmp_path / 'nowhere'}' is not a directory"
+    assert result.stderr.splitlines()[-1] == (
+        f"error: OFFLINE_MIRROR '{tmp_path / 'nowhere'}' is not a directory"
     )

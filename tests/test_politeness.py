@@ -12,11 +12,11 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from scrapy.exceptions import UsageError
 from scrapy.settings import Settings
 
 from crawler import settings as project_settings
 from crawler.addons import CrawlRate
+from crawler.errors import UsageFailure
 from tests.support.crawl import MIRROR, crawl
 from tests.support.siteproxy import Reply, SiteProxy
 
@@ -219,5 +219,5 @@ def test_without_crawl_rate_the_settings_are_untouched() -> None:
 
 @pytest.mark.parametrize("rate", ["0", "-1", "fast", "nan"])
 def test_a_crawl_rate_that_is_no_rate_is_a_usage_error(rate: str) -> None:
-    with pytest.raises(UsageError, match="CRAWL_RATE must be requests per second above 0"):
+    with pytest.raises(UsageFailure, match="CRAWL_RATE must be requests per second above 0"):
         applied(CRAWL_RATE=rate)

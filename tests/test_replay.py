@@ -224,7 +224,7 @@ def test_a_text_page_with_no_url_is_skipped(sqlite_url: str, tmp_path: Path) -> 
 def test_replay_needs_a_path(sqlite_url: str) -> None:
     result = replay(sqlite_url)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].endswith("error: name at least one PATH to replay")
+    assert result.stderr.splitlines()[-1] == "error: name at least one PATH to replay"
 
 
 # --- WARC ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ the bundled mirror, into a SQLite file of the test's own."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import queue
 import re
@@ -20,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from scrapy.settings import Settings
 
-from crawler.commands.schedule import (
-    LOCKED_EXITCODE,
+from crawler.commands.schedule import Command as ScheduleCommand
+from crawler.errors import EXIT_RUN_IN_PROGRESS, EXIT_USAGE, UsageFailure
+from crawler.scheduling import (
     Cron,
     Every,
-    UsageFailure,
     crawl_arguments,
     describe_outcome,
     next_due,
@@ -321,14 +323,33 @@ def test_a_second_signal_kills_the_run(
         (("--every", "6h", "-s", "LOG_FILE=run.log"), "-s would apply to the scheduler"),
     ],
 )
+@pytest.mark.unit
 def test_bad_arguments_get_one_error_line_and_status_2(
-    args: tuple[str, ...], message: str, env: dict[str, str], database: Path
+    args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = scrapy("schedule", *args, env=env, timeout=30)
+    """In this process, as `scrapy schedule` reads its options: the parser, then the
+    command's own checks, reported by the project's one error path."""
+    command = ScheduleCommand()
+    command.settings = Settings()
+    command.settings.setdict(ScheduleCommand.default_settings, priority="command")
+    parser = argparse.ArgumentParser()
+    command.add_options(parser)
+    opts, rest = parser.parse_known_args(args)
+    command.process_options(rest, opts)
+    command.run(rest, opts)
 
-    assert result.returncode == 2
-    [line] = result.stderr.splitlines()
+    assert command.exitcode == EXIT_USAGE
+    [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {message}")
+
+
+def test_bad_arguments_end_the_command_with_status_2(env: dict[str, str], database: Path) -> None:
+    """The same, end to end: the process says it in one line, and starts no crawl."""
+    result = scrapy("schedule", "--every", "6x", env=env, timeout=30)
+
+    assert result.returncode == EXIT_USAGE
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: invalid interval '6x': give a number and a unit")
     assert not database.exists()
 
 
@@ -445,7 +466,7 @@ def test_outcomes() -> None:
     assert describe_outcome(0, 12.34) == "finished: status 0, 12.3 s"
     assert describe_outcome(1, 2) == "failed: status 1, 2.0 s"
     # The crawl's status when another run holds the archive's lock: not a failure.
-    assert describe_outcome(LOCKED_EXITCODE, 0.8) == (
+    assert describe_outcome(EXIT_RUN_IN_PROGRESS, 0.8) == (
         "skipped: another run is in progress (status 75, 0.8 s)"
     )
     assert describe_outcome(1, 2, stopped=True) == "stopped: status 1, 2.0 s"

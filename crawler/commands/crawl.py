@@ -13,11 +13,10 @@ from typing import Any
 from scrapy import Spider
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.crawler import Crawler
-from scrapy.exceptions import UsageError
 
 from crawler.addons import CrawlRate, OfflineMirror
 from crawler.checks import BadSetting, check_objects, check_values, check_writable_directory
-from crawler.errors import EXIT_USAGE
+from crawler.errors import CommandError, ReportsErrors, UsageFailure
 from crawler.modes import crawl_mode, list_depth
 from crawler.site import Site
 
@@ -31,10 +30,10 @@ def check_spider_arguments(spargs: dict[str, str]) -> None:
         crawl_mode(spargs.get("mode", "incremental"))
         list_depth(spargs.get("depth", 0))
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageFailure(str(exc)) from None
 
 
-class Command(ScrapyCrawlCommand):
+class Command(ReportsErrors, ScrapyCrawlCommand):
     def __init__(self) -> None:
         super().__init__()
         self._crawlers: list[Crawler] = []
@@ -44,10 +43,10 @@ class Command(ScrapyCrawlCommand):
         self._crawlers.append(crawler)
         return crawler
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         self.check_settings(args[0] if len(args) == 1 else None)
         check_spider_arguments(opts.spargs)
-        super().run(args, opts)
+        ScrapyCrawlCommand.run(self, args, opts)
         self.judge()
 
     def check_settings(self, spider: str | None) -> None:
@@ -63,7 +62,7 @@ class Command(ScrapyCrawlCommand):
         try:
             Site.from_root(self.settings.get("SITE_ROOT"))
         except ValueError as exc:
-            raise UsageError(str(exc)) from exc
+            raise UsageFailure(str(exc)) from exc
         # The raw copy is part of what the archive keeps: a crawl that could not write
         # it does not start.
         if spider is not None and self._writes_warc(spider):
@@ -75,16 +74,14 @@ class Command(ScrapyCrawlCommand):
         try:
             DistributedCrawl.check(self.settings)
         except SetupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
+            raise CommandError(str(exc)) from None
 
     @staticmethod
     def _check(check: Callable[..., None], *args: Any) -> None:
         try:
             check(*args)
         except BadSetting as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(EXIT_USAGE) from None
+            raise UsageFailure(str(exc)) from None
 
     def _writes_warc(self, spider: str) -> bool:
         """Whether the crawl will write WARC files: WARC_ENABLED as the spider's own

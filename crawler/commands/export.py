@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
+from crawler.errors import CommandError, ReportsErrors, UsageFailure
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -19,18 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 _SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".jl": "jsonl"}
-_USAGE_EXITCODE = 2  # as argparse and `scrapy` itself use for bad options
 
 
-class _Failure(Exception):
-    """A problem to report as one "error: ..." line, without a traceback."""
-
-    def __init__(self, message: str, exitcode: int = 1) -> None:
-        super().__init__(message)
-        self.exitcode = exitcode
-
-
-class Command(ScrapyCommand):
+class Command(ReportsErrors, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     # Progress and errors are this command's own stderr output; no Scrapy log.
@@ -67,21 +59,20 @@ class Command(ScrapyCommand):
             help="only the originals: leave out the articles that are reprints of another",
         )
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         database_url = self.settings["DATABASE_URL"]
+        if args:
+            raise UsageFailure(f"unexpected arguments: {' '.join(args)}")
+        fmt = _choose_format(opts.output, opts.format)
         try:
-            if args:
-                raise _Failure(f"unexpected arguments: {' '.join(args)}", _USAGE_EXITCODE)
-            fmt = _choose_format(opts.output, opts.format)
             export = partial(_export, database_url, fmt=fmt, originals_only=opts.no_duplicates)
             if opts.output == "-":
                 count = _export_to_stdout(export)
             else:
                 count = _export_to_file(export, Path(opts.output))
-        except (_Failure, StorageError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            self.exitcode = exc.exitcode if isinstance(exc, _Failure) else 1
+        except StorageError as exc:
+            raise CommandError(str(exc)) from None
         except BrokenPipeError:
             # The reader went away (`... | head -1`): it has what it wanted. Stop quietly
             # and successfully, as Unix tools do in a pipeline.
@@ -95,18 +86,17 @@ def _choose_format(output: str | None, requested: str | None) -> str:
     from storage.export import FORMATS  # noqa: PLC0415  (every command imports this module)
 
     if output is None:
-        raise _Failure("missing -o FILE (use -o - for standard output)", _USAGE_EXITCODE)
+        raise UsageFailure("missing -o FILE (use -o - for standard output)")
     if requested is not None:
         if requested.lower() not in FORMATS:
-            raise _Failure(f"unknown format {requested!r}: use -t csv or -t jsonl", _USAGE_EXITCODE)
+            raise UsageFailure(f"unknown format {requested!r}: use -t csv or -t jsonl")
         return requested.lower()
     if output == "-":
-        raise _Failure("-o - needs the format: add -t csv or -t jsonl", _USAGE_EXITCODE)
+        raise UsageFailure("-o - needs the format: add -t csv or -t jsonl")
     fmt = _SUFFIX_FORMATS.get(Path(output).suffix.lower())
     if fmt is None:
-        raise _Failure(
-            f"cannot tell the format of {output}: name it .csv, .jsonl or .jl, or add -t",
-            _USAGE_EXITCODE,
+        raise UsageFailure(
+            f"cannot tell the format of {output}: name it .csv, .jsonl or .jl, or add -t"
         )
     return fmt
 
@@ -124,7 +114,7 @@ def _export_to_stdout(export: Callable[[IO[bytes]], int]) -> int:
         raise
     except OSError as exc:  # a full disk, a closed descriptor
         _silence_stdout()
-        raise _Failure(f"cannot write to standard output: {exc.strerror or exc}") from exc
+        raise CommandError(f"cannot write to standard output: {exc.strerror or exc}") from exc
     return count
 
 
@@ -175,5 +165,5 @@ def _replace_on_success(target: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def _cannot_write(target: Path, exc: OSError) -> _Failure:
-    return _Failure(f"cannot write {target}: {exc.strerror or exc}")
+def _cannot_write(target: Path, exc: OSError) -> CommandError:
+    return CommandError(f"cannot write {target}: {exc.strerror or exc}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from scrapy.exceptions import UsageError
 from scrapy.statscollectors import StatsCollector
 
 from crawler.commands.crawl import Command as CrawlCommand
+from crawler.errors import UsageFailure
 
 _OUTCOMES = ("updated", "unchanged", "outranked")
 
@@ -27,9 +27,9 @@ class Command(CrawlCommand):
             "many articles changed in each field, with a few examples."
         )
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         if args:
-            raise UsageError("reextract takes no arguments")
+            raise UsageFailure("reextract takes no arguments")
         self.check_settings("replay")
         crawler = self.run_spider("replay", opts, from_database=True)
         if crawler.stats is not None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from scrapy.exceptions import UsageError
-
 from crawler.commands.crawl import Command as CrawlCommand
+from crawler.errors import UsageFailure
 
 
 class Command(CrawlCommand):
@@ -26,8 +25,8 @@ class Command(CrawlCommand):
             "Paths that cannot be read are reported, counted and skipped."
         )
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         if not args:
-            raise UsageError("name at least one PATH to replay")
+            raise UsageFailure("name at least one PATH to replay")
         self.check_settings("replay")
         self.run_spider("replay", opts, paths=args)

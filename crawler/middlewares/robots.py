@@ -40,7 +40,7 @@ class CrawlDelayRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self.crawl_delay_max = crawler.settings.getfloat("ROBOTSTXT_CRAWL_DELAY_MAX", 60.0)
+        self.crawl_delay_max = crawler.settings.getfloat("ROBOTSTXT_CRAWL_DELAY_MAX")
         self._jitter = crawler.settings.getfloat("DOWNLOAD_DELAY_JITTER")
         self._floors: dict[str, float] = {}  # netloc: seconds between requests
         self._own_jitter: dict[str, float] = {}  # slot key: its jitter before any floor
