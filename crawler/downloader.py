@@ -7,6 +7,13 @@ once, past ``CONCURRENT_REQUESTS_PER_DOMAIN``. With a delay it hands out one per
 so the project's defaults were never affected; a user who turns the delay off still
 gets the concurrency they set. The fix marks each request as transferring before its
 task starts (the task marks it again, a set, and unmarks it when done).
+
+The method is a copy of Scrapy's private ``Downloader._process_queue`` with that one
+line added, so Scrapy is pinned below its next minor release (pyproject.toml), and
+tests/test_politeness.py fails when the upstream method changes shape, or when Scrapy's
+own downloader stops sending the burst this works around. Upstream, scrapy/scrapy#6931
+(a throttler in the engine that enforces each slot's concurrency, open as of 2026-12)
+would replace this code; scrapy/scrapy#6476 describes the burst with no delay.
 """
 
 from __future__ import annotations

@@ -7,15 +7,20 @@ arrivals at the proxy vary; a slow machine makes gaps longer, never shorter.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from scrapy.core.downloader import Downloader as ScrapyDownloader
 from scrapy.settings import Settings
 
 from crawler import settings as project_settings
 from crawler.addons import CrawlRate
+from crawler.downloader import Downloader
 from crawler.errors import UsageFailure
 from tests.support.crawl import MIRROR, crawl
 from tests.support.siteproxy import Reply, SiteProxy
@@ -179,6 +184,36 @@ def test_the_per_host_concurrency_holds_with_no_delay(
                        "CLOSESPIDER_PAGECOUNT=8")  # fmt: skip
     assert_ok(crawl(sqlite_url, *settings, proxy=site.url, data_dir=tmp_path))
     assert_spaced(site.times, 0.2)
+
+
+def test_scrapys_own_downloader_still_sends_the_burst_this_project_works_around(
+    site: SiteProxy, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The reason for crawler/downloader.py: when Scrapy's own downloader keeps the
+    per-host concurrency with no delay, this fails, and the copy can go."""
+    site.delay = 0.2
+    settings = options("CONCURRENT_REQUESTS_PER_DOMAIN=1", "DOWNLOAD_DELAY=0",
+                       "CLOSESPIDER_PAGECOUNT=8",
+                       "DOWNLOADER=scrapy.core.downloader.Downloader")  # fmt: skip
+    assert_ok(crawl(sqlite_url, *settings, proxy=site.url, data_dir=tmp_path))
+    assert min(gaps(site.times)) < 0.2 * TOLERANCE, gaps(site.times)
+
+
+@pytest.mark.unit
+def test_the_downloader_copies_scrapys_method_but_for_one_line() -> None:
+    """crawler/downloader.py's _process_queue is Scrapy's own with one statement added:
+    when Scrapy changes its method, the copy must be looked at again."""
+
+    def code(function: object) -> list[str]:
+        """The method's statements, one per line, without its comments."""
+        source = textwrap.dedent(inspect.getsource(function))  # type: ignore[arg-type]
+        return ast.unparse(ast.parse(source)).splitlines()
+
+    ours, theirs = code(Downloader._process_queue), code(ScrapyDownloader._process_queue)
+    added = "        slot.transferring.add(request)"
+    assert ours.count(added) == 1
+    ours.remove(added)
+    assert ours == theirs
 
 
 def applied(**values: object) -> Settings:
