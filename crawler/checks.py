@@ -146,6 +146,9 @@ RULES: Mapping[str, Rule] = {
     "LIST_PAGES_AHEAD": _count(1),
     "SITEMAP_MAX_DEPTH": _count(0),
     "SITEMAP_MAX_COUNT": _count(0),
+    # The console
+    "PROGRESS_ENABLED": _SWITCH,
+    "PROGRESS_INTERVAL": _seconds(above_zero=True),
     # Reading articles
     "EXTRACT_WORKERS": _count(0),
     "EXTRACT_QUEUE": _count(1),

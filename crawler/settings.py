@@ -118,6 +118,7 @@ REMOTE_CONTROL_ENABLED = False
 EXTENSIONS = {
     "crawler.extensions.runs.RunRecorder": 500,
     "crawler.extensions.readers.ArticleReaders": 510,
+    "crawler.extensions.progress.Progress": 520,
     "crawler.extensions.shutdown.ShutdownTimeout": 510,
 }
 RUN_LOCK = True
@@ -184,5 +185,15 @@ WARC_DIR = "data/warc"
 WARC_PREFIX = "ylwt22"
 WARC_MAX_SIZE = 100 * 1024 * 1024
 
-LOG_LEVEL = "INFO"
+# --- The console ------------------------------------------------------------------------
+# Warnings and errors on the console, with a live progress line and the report at the
+# end; Scrapy's full log (RUN_LOG_LEVEL) is kept in a file per run under RUN_LOG_DIR
+# (empty: none), which the report names. -L INFO or LOG_FILE bring the full log back.
+LOG_LEVEL = "WARNING"
+RUN_LOG_DIR = "data/logs"
+RUN_LOG_LEVEL = "INFO"
+# The live line: in place on a terminal; elsewhere (cron, systemd, a pipe) a plain line
+# every PROGRESS_INTERVAL seconds.
+PROGRESS_ENABLED = True
+PROGRESS_INTERVAL = 60.0
 FEED_EXPORT_ENCODING = "utf-8"

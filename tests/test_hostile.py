@@ -43,7 +43,7 @@ from crawler.replay.sources import Source, read_source
 from storage.db import make_engine, open_database, session_factory
 from storage.models import Article, ArticleVersion
 from storage.repository import upsert_articles
-from tests.support.crawl import FAST, MIRROR, PROJECT_ROOT, crawl, replay, scrapy
+from tests.support.crawl import FAST, FULL_LOG, MIRROR, PROJECT_ROOT, crawl, replay, scrapy
 from tests.support.pages import expected, expected_records, mirror_file
 from tests.support.records import make_record
 from tests.support.siteproxy import Reply, SiteProxy
@@ -664,7 +664,7 @@ def test_four_replays_into_one_sqlite_file_at_once(sqlite_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": sqlite_url}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "scrapy", "replay", str(MIRROR)],
+            [sys.executable, "-m", "scrapy", "replay", *FULL_LOG, str(MIRROR)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.PIPE,

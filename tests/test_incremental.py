@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from storage.db import open_database, session_factory
 from storage.models import Article, ArticleVersion, Run
@@ -82,9 +83,10 @@ def test_incremental_runs_fetch_only_the_list_pages_they_need_and_the_new_articl
     assert article_pages(proxy) == {a.url for a in new}
     rows = stored(sqlite_url)
     assert len(rows) == 19
-    assert result.stdout.splitlines()[0].startswith(
-        "Run 2 (incremental) finished: 3 new, 0 updated, 0 unchanged"
-    )
+    assert result.stdout.splitlines()[:2] == [
+        "Run 2 (incremental) finished: 3 articles, every one accounted for:",
+        "  3 new, 0 updated, 0 unchanged, 0 kept as another copy, 0 gone, 0 dropped, 0 not saved.",
+    ]
     assert [(r.mode, r.status, r.articles_new) for r in runs(sqlite_url)] == [
         ("incremental", "finished", 16),
         ("incremental", "finished", 3),
@@ -108,10 +110,10 @@ def test_a_full_run_finds_the_edited_and_the_deleted_article(
 
     result = crawl(sqlite_url, "-a", "mode=full", proxy=proxy.url, data_dir=tmp_path)
     assert_ok(result)
-    assert result.stdout.splitlines()[0].startswith(
-        "Run 2 (full) finished: 0 new, 1 updated, 14 unchanged, 0 kept as another copy, "
-        "1 gone, 0 dropped, 0 not saved: 16 of 16 articles accounted for;"
-    )
+    assert result.stdout.splitlines()[:2] == [
+        "Run 2 (full) finished: 16 articles, every one accounted for:",
+        "  0 new, 1 updated, 14 unchanged, 0 kept as another copy, 1 gone, 0 dropped, 0 not saved.",
+    ]
     # Unchanged articles were not sent again: the site answered 304 to the validators.
     assert proxy.statuses.count(304) == 14
     rows = stored(sqlite_url)
@@ -175,10 +177,14 @@ def test_a_crawl_killed_midway_is_completed_by_the_next_run(
 
 
 def stored_safely(database_url: str) -> dict[str, Article]:
-    """The stored articles, or none yet if the first run has not created the schema."""
+    """The stored articles, or none yet if the first run has not created the schema: the
+    file appears before its tables do."""
     if not Path(database_url.removeprefix("sqlite:///")).exists():
         return {}
-    return stored(database_url)
+    try:
+        return stored(database_url)
+    except OperationalError:  # no such table, yet
+        return {}
 
 
 def test_two_runs_never_overlap_on_one_archive(
@@ -227,13 +233,11 @@ def test_a_template_change_is_reported_as_a_jump_in_extraction_health(
     result = crawl(sqlite_url, "-a", "mode=full", proxy=proxy.url, data_dir=tmp_path)
     assert_ok(result)
     report = result.stdout.splitlines()
-    assert report[1] == (
-        "Extraction health: empty body 0.0%, no date 100.0%, no 来源 0.0% of 16 articles."
-    )
-    assert report[2] == (
+    assert report[3:5] == [
+        "Extraction health: empty body 0.0%, no date 100.0%, no 来源 0.0% of 16 articles.",
         "Warning: 100% of this run's articles have no date, against 0% in recent runs: "
-        "the site's template may have changed (see crawler/pages/selectors.py)"
-    )
+        "the site's template may have changed (see crawler/pages/selectors.py)",
+    ]
     assert "the site's template may have changed" in result.stderr
     assert len(stored(sqlite_url)) == 16  # nothing stored is harmed
     assert runs(sqlite_url)[-1].health["no_date"] == 1.0

@@ -64,7 +64,10 @@ def test_reextraction_with_nothing_changed_changes_nothing(sqlite_url: str) -> N
         f"Re-extracted {len(URLS)} articles: 0 updated, {len(URLS)} unchanged, 0 outranked; "
         "0 dropped."
     ]
-    assert result.stdout.startswith("Run 2 (reextract) finished: 0 new, 0 updated")
+    assert result.stdout.startswith(
+        f"Run 2 (reextract) finished: {len(URLS)} articles, every one accounted for:\n"
+        f"  0 new, 0 updated, {len(URLS)} unchanged,"
+    )
 
 
 def test_a_raw_page_that_is_gone_is_reported_and_its_row_kept(

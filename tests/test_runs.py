@@ -31,7 +31,7 @@ from crawler.extensions.runs import Tally, account, outcome_total
 from pipelines.store import StoreOutcomes
 from storage.db import make_engine, open_database, session_factory
 from storage.models import BEIJING, Run
-from tests.support.crawl import MIRROR, PROJECT_ROOT, crawl, replay
+from tests.support.crawl import FULL_LOG, MIRROR, PROJECT_ROOT, crawl, replay
 from tests.support.pages import expected_records, mirror_file
 from tests.support.reconcile import unreconciled
 from tests.support.sitegen import Site
@@ -157,11 +157,11 @@ def test_an_article_the_site_cannot_hold_is_dropped_and_the_rest_stored(
     one, two = runs(db_url)
     assert (one.status, one.articles_new, one.articles_handled) == ("finished", 14, 16)
     assert one.dropped == {"invalid_aid": 1, "invalid_published_at": 1}
-    assert first.stdout.splitlines()[0].startswith(
-        "Run 1 (incremental) finished: 14 new (1 of them reprints), 0 updated, 0 unchanged, "
-        "0 kept as another copy, 0 gone, 2 dropped (invalid_aid 1, invalid_published_at 1), "
-        "0 not saved: 16 of 16 articles accounted for;"
-    )
+    assert first.stdout.splitlines()[:2] == [
+        "Run 1 (incremental) finished: 16 articles, every one accounted for:",
+        "  14 new (1 of them a reprint), 0 updated, 0 unchanged, 0 kept as another copy, "
+        "0 gone, 2 dropped (invalid_aid 1, invalid_published_at 1), 0 not saved.",
+    ]
     assert two.status == "finished"
 
 
@@ -205,7 +205,7 @@ def test_a_run_whose_counts_do_not_add_up_fails_and_says_which(
     )
     (run,) = runs(sqlite_url)
     assert run.status == "failed"
-    assert "16 of 14 articles accounted for" in result.stdout
+    assert result.stdout.startswith("Run 1 (incremental) failed: 14 articles, 16 accounted for:")
 
 
 # --- kill -9 ----------------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_a_replay_killed_with_sigkill_is_marked_interrupted_by_the_next_run(
 ) -> None:
     mirror = big_mirror(tmp_path, 600)
     killed = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "replay", str(mirror)],
+        [sys.executable, "-m", "scrapy", "replay", *FULL_LOG, str(mirror)],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": sqlite_url},
         stdout=subprocess.DEVNULL,
@@ -257,7 +257,7 @@ def test_a_live_run_is_not_taken_for_a_dead_one(sqlite_url: str, tmp_path: Path)
     """A replay that starts while another runs leaves it running."""
     mirror = big_mirror(tmp_path, 600)
     first = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "replay", str(mirror)],
+        [sys.executable, "-m", "scrapy", "replay", *FULL_LOG, str(mirror)],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": sqlite_url},
         stdout=subprocess.DEVNULL,
@@ -338,10 +338,9 @@ def test_when_neither_the_database_nor_the_spill_can_take_articles_the_crawl_say
     assert len(spilled_urls) == spilled
     assert all(f.stat().st_size for f in files)
     # Every article the run handled is stored, spilled or counted as not saved.
-    report = re.search(r"(\d+) of (\d+) articles accounted for", result.stdout)
+    report = re.match(r"Run 1 \(incremental\) failed: (\d+) articles, every one", result.stdout)
     assert report, result.stdout
-    assert report[1] == report[2]
     os.remove(small_disk / "filler")  # room for the reader's own files
     rows = stored(database)
-    assert len(rows) + spilled + lost == int(report[2])
+    assert len(rows) + spilled + lost == int(report[1])
     assert not set(rows) & set(spilled_urls)

@@ -188,7 +188,7 @@ def test_every_runs_the_crawls_one_after_another(
     # Both runs crawled the snapshot into the database (the second, incremental, finds
     # nothing new in it): one row per article, and each run's closing line from the store.
     assert stored_articles(database) == SNAPSHOT_ARTICLES
-    assert result.stderr.count(f"Stored in sqlite:///{database}: ") == 2
+    assert result.stdout.count(f"Archive: sqlite:///{database}") == 2
 
     second = timedelta(seconds=1)
     # Without --now the first run waits one interval.

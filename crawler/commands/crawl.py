@@ -6,6 +6,7 @@ database error must not look like a success. `replay` and `reextract` build on i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,25 @@ class Command(ReportsErrors, ScrapyCrawlCommand):
                 continue
             for line in recorder.report if recorder is not None else ():
                 print(line)
+            if where := _where(crawler):
+                print(where)
             if outcome.exit_code:
                 self.exitcode = outcome.exit_code
                 print(f"error: {outcome.error}", file=sys.stderr)
+
+
+def _where(crawler: Crawler) -> str:
+    """Where the run's articles and its full log are, for the report's last line."""
+    from crawler.extensions.progress import Progress  # noqa: PLC0415
+    from pipelines.store import DatabasePipeline  # noqa: PLC0415
+    from storage.errors import StorageError  # noqa: PLC0415
+
+    parts = []
+    store = crawler.get_item_pipeline(DatabasePipeline)
+    if store is not None:
+        with contextlib.suppress(StorageError):  # never opened: nothing is there
+            parts.append(f"Archive: {store.database.where}")
+    progress = crawler.get_extension(Progress)
+    if progress is not None and progress.log_path is not None:
+        parts.append(f"full log: {progress.log_path}")
+    return "; ".join(parts) + "." if parts else ""

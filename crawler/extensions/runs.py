@@ -165,20 +165,30 @@ def outcome_total(counts: RunCounts) -> int:
     )
 
 
-def report(run_id: int, mode: str, status: str, counts: RunCounts) -> list[str]:
+def report(
+    run_id: int, mode: str, status: str, counts: RunCounts, seconds: float | None = None
+) -> list[str]:
+    """The run's report: the articles it handled and what became of each, what it
+    asked of the site, and the extraction's health."""
     dropped = counts.dropped or {}
     drops = ", ".join(f"{reason} {n}" for reason, n in sorted(dropped.items()))
-    reprints = (
-        f" ({counts.articles_duplicate} of them reprints)" if counts.articles_duplicate else ""
+    accounted = outcome_total(counts)
+    whole = (
+        "every one accounted for"
+        if accounted == counts.articles_handled
+        else f"{accounted:,} accounted for"
     )
+    reprints = counts.articles_duplicate
+    of_them = f" ({reprints} of them {'a reprint' if reprints == 1 else 'reprints'})"
+    took = f", {seconds:,.1f} s" if seconds is not None else ""
     lines = [
-        f"Run {run_id} ({mode}) {status}: {counts.articles_new} new{reprints}, "
-        f"{counts.articles_updated} updated, {counts.articles_unchanged} unchanged, "
-        f"{counts.articles_outranked} kept as another copy, {counts.articles_gone} gone, "
-        f"{sum(dropped.values())} dropped" + (f" ({drops})" if drops else "")
-        + f", {counts.articles_unsaved} not saved: "
-        f"{outcome_total(counts)} of {counts.articles_handled} articles accounted for; "
-        f"{counts.errors} errors, {counts.requests} requests, {counts.bytes:,} bytes.",
+        f"Run {run_id} ({mode}) {status}: {counts.articles_handled:,} articles, {whole}:",
+        f"  {counts.articles_new:,} new{of_them if reprints else ''}, "
+        f"{counts.articles_updated:,} updated, {counts.articles_unchanged:,} unchanged, "
+        f"{counts.articles_outranked:,} kept as another copy, {counts.articles_gone:,} gone, "
+        f"{sum(dropped.values()):,} dropped" + (f" ({drops})" if drops else "")
+        + f", {counts.articles_unsaved:,} not saved.",
+        f"  {counts.requests:,} requests, {counts.bytes:,} bytes, {counts.errors:,} errors{took}.",
     ]  # fmt: skip
     shares = counts.health or {}
     if shares:
@@ -390,7 +400,8 @@ class RunRecorder:
             bytes=stats.get("downloader/response_bytes", 0),
             health=health(stats),
         )
-        lines = report(self.run_id or 0, mode, outcome.status, counts)
+        elapsed = stats.get("elapsed_time_seconds")
+        lines = report(self.run_id or 0, mode, outcome.status, counts, elapsed)
         for line in lines:
             logger.info(line)
         self.report = lines

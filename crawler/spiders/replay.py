@@ -16,6 +16,7 @@ from typing import Any
 
 from scrapy.utils.asyncio import run_in_thread
 
+from crawler.extensions.progress import Progress
 from crawler.items import ArticleItem
 from crawler.limits import SizeLimitExceeded
 from crawler.reading import Fetch, PageJob, PartialArticle
@@ -54,6 +55,8 @@ class ReplaySpider(Ylwt22Spider):
         for source in first_pages:
             stats.inc_value(f"replay/articles/{source.kind}")
         self.logger.info("Replaying %d saved articles", len(first_pages))
+        if (progress := self.crawler.get_extension(Progress)) is not None:
+            progress.total = len(first_pages)
         # Copies of one article in several renderings are each replayed.
         async for item in self._replayed(iter(first_pages)):
             yield item

@@ -13,6 +13,7 @@ SEEDS = PROJECT_ROOT / "seeds"
 MIRROR = SEEDS / "mirror"
 
 FAST = (
+    "-s", "LOG_LEVEL=INFO", "-s", "RUN_LOG_DIR=",
     "-s", "AUTOTHROTTLE_ENABLED=False",
     "-s", "DOWNLOAD_DELAY=0",
     "-s", "RETRY_BACKOFF_BASE=0",
@@ -20,14 +21,25 @@ FAST = (
 )  # fmt: skip
 
 
+# What the tests read besides the report: Scrapy's log, its stats dump included, on the
+# console (which by default shows warnings only); and no log file per run, which by
+# default a run keeps under data/logs.
+FULL_LOG = ("-s", "LOG_LEVEL=INFO", "-s", "RUN_LOG_DIR=")
+_RUNS = frozenset({"crawl", "replay", "reextract"})
+
+
 def scrapy(
     *args: str,
     env: dict[str, str] | None = None,
     timeout: float = 180,
     wrapper: tuple[str, ...] = (),
+    full_log: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """``scrapy ARGS``; ``wrapper`` is a command that runs it (``unshare …``)."""
+    """``scrapy ARGS``; ``wrapper`` is a command that runs it (``unshare …``). A crawl,
+    replay or re-extraction logs in full on the console (``full_log``)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    if full_log and args and args[0] in _RUNS:
+        args = (args[0], *FULL_LOG, *args[1:])
     return subprocess.run(
         [*wrapper, sys.executable, "-m", "scrapy", *args],
         cwd=PROJECT_ROOT,
