@@ -11,7 +11,6 @@ components. Replays and re-extractions read local files: they stay in one proces
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import RedisError
@@ -23,6 +22,7 @@ from crawler.distributed.failures import FailureAcknowledgement
 from crawler.distributed.keys import SPIDER, CrawlKeys
 from crawler.distributed.outputs import OutputAcknowledgement
 from crawler.distributed.worker import Worker
+from storage.urls import hide_password
 
 # Outermost in both middleware chains: see outputs.py and failures.py.
 _OUTERMOST = 1
@@ -49,6 +49,7 @@ class DistributedCrawl:
         url = settings.get("REDIS_URL")
         if not url:
             return
+        shown = repr(hide_password(url))  # for messages
         try:
             CrawlKeys.from_settings(settings)
         except ValueError as exc:
@@ -60,11 +61,11 @@ class DistributedCrawl:
                 socket_timeout=_PREFLIGHT_TIMEOUT,
             )
         except ValueError as exc:
-            raise SetupError(f"REDIS_URL {_shown(url)} is not a Redis URL: {exc}") from None
+            raise SetupError(f"REDIS_URL {shown} is not a Redis URL: {exc}") from None
         try:
             client.ping()
         except RedisError as exc:
-            raise SetupError(f"cannot reach Redis at REDIS_URL {_shown(url)}: {exc}") from None
+            raise SetupError(f"cannot reach Redis at REDIS_URL {shown}: {exc}") from None
         finally:
             client.close()
 
@@ -89,18 +90,6 @@ class DistributedCrawl:
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", FailureAcknowledgement, _OUTERMOST
         )
-
-
-def _shown(url: str) -> str:
-    """The URL for messages, its password hidden."""
-    parts = urlsplit(url)
-    try:
-        password = parts.password
-    except ValueError:
-        password = None
-    if password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
-    return repr(urlunsplit(parts))
 
 
 def _default(settings: BaseSettings, name: str, value: Any) -> None:
