@@ -10,18 +10,17 @@ components. Replays and re-extractions read local files: they stay in one proces
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 from redis.exceptions import RedisError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.settings import BaseSettings
 
 from crawler.distributed.failures import FailureAcknowledgement
 from crawler.distributed.keys import SPIDER, CrawlKeys
 from crawler.distributed.outputs import OutputAcknowledgement
 from crawler.distributed.worker import Worker
+from crawler.settings_util import default
 from storage.urls import hide_password
 
 # Outermost in both middleware chains: see outputs.py and failures.py.
@@ -73,16 +72,16 @@ class DistributedCrawl:
         if not settings.get("REDIS_URL") or self.spider_name != SPIDER:
             raise NotConfigured  # silently: listed among the enabled add-ons only when on
         keys = CrawlKeys.from_settings(settings)
-        _default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
-        _default(settings, "SCHEDULER_QUEUE_CLASS", "crawler.distributed.queue.TrackedQueue")
-        _default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
-        _default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
-        _default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
+        default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
+        default(settings, "SCHEDULER_QUEUE_CLASS", "crawler.distributed.queue.TrackedQueue")
+        default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
+        default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
+        default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
         # The queue outlives each worker; the last one out gives it an expiry instead.
-        _default(settings, "SCHEDULER_PERSIST", True)
+        default(settings, "SCHEDULER_PERSIST", True)
         # Pop without waiting: a blocking pop would stall this worker's reactor.
-        _default(settings, "SCHEDULER_IDLE_BEFORE_CLOSE", 0)
-        _default(settings, "RUN_LOCK", False)
+        default(settings, "SCHEDULER_IDLE_BEFORE_CLOSE", 0)
+        default(settings, "RUN_LOCK", False)
         settings.setdefault_in_component_priority_dict("EXTENSIONS", Worker, 100)
         settings.setdefault_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", OutputAcknowledgement, _OUTERMOST
@@ -90,10 +89,3 @@ class DistributedCrawl:
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", FailureAcknowledgement, _OUTERMOST
         )
-
-
-def _default(settings: BaseSettings, name: str, value: Any) -> None:
-    # As crawler/addons.py does: addon priority ranks below the project's settings.py,
-    # whose values this mode replaces; a value given on the command line still wins.
-    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
-        settings.set(name, value, "project")
