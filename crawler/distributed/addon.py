@@ -16,14 +16,13 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
-from crawler.distributed.failures import FailureAcknowledgement
 from crawler.distributed.keys import SPIDER, CrawlKeys
-from crawler.distributed.outputs import OutputAcknowledgement
+from crawler.distributed.middlewares import FailureAcknowledgement, OutputAcknowledgement
 from crawler.distributed.worker import Worker
 from crawler.settings_util import default
 from storage.urls import hide_password
 
-# Outermost in both middleware chains: see outputs.py and failures.py.
+# Outermost in both middleware chains: see middlewares.py.
 _OUTERMOST = 1
 # The preflight gives up on a Redis that does not answer within this many seconds.
 _PREFLIGHT_TIMEOUT = 5.0
@@ -73,7 +72,6 @@ class DistributedCrawl:
             raise NotConfigured  # silently: listed among the enabled add-ons only when on
         keys = CrawlKeys.from_settings(settings)
         default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
-        default(settings, "SCHEDULER_QUEUE_CLASS", "crawler.distributed.queue.TrackedQueue")
         default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
         default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
         default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
