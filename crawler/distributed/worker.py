@@ -99,9 +99,9 @@ class Worker:
             crawler,
             connect(settings),
             CrawlKeys.from_settings(settings),
-            idle_timeout=settings.getfloat("DISTRIBUTED_IDLE_TIMEOUT", 30.0),
-            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT", 2.0),
-            keys_ttl=settings.getint("DISTRIBUTED_KEYS_TTL", 86400),
+            idle_timeout=settings.getfloat("DISTRIBUTED_IDLE_TIMEOUT"),
+            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT"),
+            keys_ttl=settings.getint("DISTRIBUTED_KEYS_TTL"),
         )
         worker.stats.set_value("crawl/worker", worker.id)
         crawler.signals.connect(worker.spider_opened, signal=signals.spider_opened)
