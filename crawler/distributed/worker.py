@@ -114,8 +114,8 @@ class Worker:
         return RedisScheduler.of(self.crawler)
 
     def spider_opened(self, spider: Spider) -> None:
-        # Synchronous on purpose: the spider and the run recorder read the stats set
-        # here, and every handler's first step runs before any of them awaits.
+        # What this sets, the spider reads once it starts, after every spider_opened
+        # handler is done; the run recorder finds this worker itself (its crawl_id).
         ended = self.server.get(self.keys.ended)
         if ended is not None:
             logger.warning(
@@ -127,11 +127,7 @@ class Worker:
             )
             self._stop.set()
             raise CloseSpider("finished")
-        # The run records which crawl it is a worker of when it writes its row, after
-        # it has opened the database: this handler has run by then.
         self._recorder = self.crawler.get_extension(RunRecorder)
-        if self._recorder is not None:
-            self._recorder.crawl_id = self.keys.crawl_id
         if isinstance(spider, Ylwt22Spider):
             self._spider = spider
             spider.finishes_readings = False  # the last worker out completes them all
