@@ -4,11 +4,11 @@ spider on a saved mirror) and the crawl rate (``CRAWL_RATE``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from crawler.errors import UsageFailure
+from crawler.settings_util import default
 
 _HANDLER = "crawler.handlers.mirror.MirrorDownloadHandler"
 
@@ -29,14 +29,14 @@ class OfflineMirror:
         self.check(settings)
         if not settings.get("OFFLINE_MIRROR"):
             return
-        _default(settings, "DOWNLOAD_HANDLERS", {"http": _HANDLER, "https": _HANDLER})
-        _default(settings, "AUTOTHROTTLE_ENABLED", False)
-        _default(settings, "DOWNLOAD_DELAY", 0)
-        _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"))
+        default(settings, "DOWNLOAD_HANDLERS", {"http": _HANDLER, "https": _HANDLER})
+        default(settings, "AUTOTHROTTLE_ENABLED", False)
+        default(settings, "DOWNLOAD_DELAY", 0)
+        default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("CONCURRENT_REQUESTS"))
         # Nothing is fetched from the web: the mirror itself is the raw copy.
-        _default(settings, "WARC_ENABLED", False)
+        default(settings, "WARC_ENABLED", False)
         # A mirror's robots.txt Crawl-delay was meant for the site, not for a folder.
-        _default(settings, "ROBOTSTXT_CRAWL_DELAY_MAX", 0)
+        default(settings, "ROBOTSTXT_CRAWL_DELAY_MAX", 0)
 
 
 class CrawlRate:
@@ -65,24 +65,17 @@ class CrawlRate:
         rate = self.check(settings)
         if rate is None:
             return
-        _default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", 1)
-        _default(settings, "DOWNLOAD_DELAY_JITTER", 0.0)
+        default(settings, "CONCURRENT_REQUESTS_PER_DOMAIN", 1)
+        default(settings, "DOWNLOAD_DELAY_JITTER", 0.0)
         jitter = settings.getfloat("DOWNLOAD_DELAY_JITTER")
         if jitter >= 1:
             raise UsageFailure(f"CRAWL_RATE needs DOWNLOAD_DELAY_JITTER below 1, got {jitter}")
         # A slot waits DOWNLOAD_DELAY * (1 ± jitter): the shortest draw is the rate's gap.
         delay = 1 / rate / (1 - jitter)
-        _default(settings, "DOWNLOAD_DELAY", delay)
+        default(settings, "DOWNLOAD_DELAY", delay)
         _raise_to(settings, "DOWNLOAD_DELAY", delay)
         # AutoThrottle's maximum wins over its minimum: it must leave room for the delay.
         _raise_to(settings, "AUTOTHROTTLE_MAX_DELAY", delay)
-
-
-def _default(settings: BaseSettings, name: str, value: Any) -> None:
-    # Addon priority ranks below the project's settings.py, which holds the polite
-    # defaults this mode replaces; a value given on the command line still wins.
-    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
-        settings.set(name, value, "project")
 
 
 def _raise_to(settings: BaseSettings, name: str, value: float) -> None:

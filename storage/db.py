@@ -7,7 +7,6 @@ functions are its steps, public for tests and tools that want only one of them.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import StorageError
+from storage.urls import hide_password
 
 __all__ = [
     "StorageError",
@@ -181,8 +181,7 @@ def _display(url: str | URL) -> str:
     """`url` as fit to print: never with its password."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    # Unparsable, so redact by pattern: everything from "//user:" to the last "@".
-    return re.sub(r"(//[^/:@]*:).*@", r"\1***@", url)
+    return hide_password(url)  # a string that may not parse: redacted by pattern
 
 
 def describe_error(exc: BaseException) -> str:

@@ -4,13 +4,18 @@ Redis, into a real PostgreSQL archive, against the site's stand-in on 127.0.0.1.
 Workers share the snapshot's crawl and store what a crawl on its own stores; a worker
 killed with -9 midway leaves nothing undone (the survivor queues again what it held);
 without REDIS_URL a crawl is Scrapy's own; a bad REDIS_URL fails at once, in one line.
+The acknowledgement protocol is tested on its own too, in process, against the real
+Redis: a request leaves todo once its work is done; what a dead worker held is queued
+again, its attempts counted; past DISTRIBUTED_MAX_REQUEUES it is given up.
 Each test's keys live under a CRAWL_ID of its own, and are deleted after it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import logging
 import os
 import re
 import signal
@@ -19,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +34,7 @@ from scrapy import Request
 from scrapy.utils.test import get_crawler
 from sqlalchemy import Engine, select
 
+from crawler.distributed.acknowledgements import Settlement
 from crawler.distributed.dupefilter import RedisDupeFilter
 from crawler.distributed.keys import CrawlKeys
 from crawler.distributed.queue import TrackedQueue
@@ -334,24 +340,35 @@ def test_a_bad_redis_url_fails_the_crawl_at_once_in_one_line(
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing started
 
 
-def test_the_queue_and_the_seen_filter_speak_scrapys_fingerprints_and_serialization(
-    redis_url: str, crawl_id: str
-) -> None:
-    """In process, where Scrapy's deprecation warnings are errors (pyproject.toml)."""
-    settings = {
-        "REDIS_URL": redis_url,
-        "CRAWL_ID": crawl_id,
-        "SCHEDULER_QUEUE_KEY": CrawlKeys(crawl_id).requests,
-        "SCHEDULER_DUPEFILTER_KEY": CrawlKeys(crawl_id).dupefilter,
-        "SCHEDULER_QUEUE_CLASS": "crawler.distributed.queue.TrackedQueue",
-        "DUPEFILTER_CLASS": "crawler.distributed.dupefilter.RedisDupeFilter",
-        "SCHEDULER_PERSIST": True,
-    }
-    crawler = get_crawler(Ylwt22Spider, settings)
+def open_scheduler(redis_url: str, crawl_id: str, **settings: object) -> RedisScheduler:
+    """A worker's scheduler on crawl ``crawl_id``, open, in this process."""
+    keys = CrawlKeys(crawl_id)
+    crawler = get_crawler(
+        Ylwt22Spider,
+        {
+            "REDIS_URL": redis_url,
+            "CRAWL_ID": crawl_id,
+            "SCHEDULER_QUEUE_KEY": keys.requests,
+            "SCHEDULER_DUPEFILTER_KEY": keys.dupefilter,
+            "DUPEFILTER_CLASS": "crawler.distributed.dupefilter.RedisDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            **settings,
+        },
+    )
     spider = Ylwt22Spider.from_crawler(crawler)
     crawler.spider = spider
     scheduler = RedisScheduler.from_crawler(crawler)
     scheduler.open(spider)
+    return scheduler
+
+
+def test_the_queue_and_the_seen_filter_speak_scrapys_fingerprints_and_serialization(
+    redis_url: str, crawl_id: str
+) -> None:
+    """In process, where Scrapy's deprecation warnings are errors (pyproject.toml)."""
+    scheduler = open_scheduler(redis_url, crawl_id)
+    spider = scheduler.spider
+    crawler = spider.crawler
     assert isinstance(scheduler.queue, TrackedQueue)
     assert isinstance(scheduler.df, RedisDupeFilter)
 
@@ -380,6 +397,121 @@ def test_the_queue_and_the_seen_filter_speak_scrapys_fingerprints_and_serializat
     assert crawler.stats.get_value("scheduler/dequeued/redis") == 1
     # Popped is not done: the entry stays until the request's work is.
     assert client.hexists(keys.todo, fingerprint)
-    scheduler.forget(popped)
+    scheduler.acknowledgements.done(popped)
     assert not client.exists(keys.todo)
+    client.close()
+
+
+LIST_PAGE = "http://www.ylwt22.com/fanwen/list_1_2.html"
+ARTICLE = "http://www.ylwt22.com/fanwen/2022/1220/305064.html"
+
+
+def test_a_request_leaves_todo_once_its_work_is_done(redis_url: str, crawl_id: str) -> None:
+    worker = open_scheduler(redis_url, crawl_id)
+    acknowledgements = worker.acknowledgements
+    released: list[str] = []
+    acknowledgements.before_release(lambda: released.append("categories recorded"))
+    client = redis.Redis.from_url(redis_url)
+    keys = CrawlKeys(crawl_id)
+
+    def held(*requests: Request) -> list[bytes]:
+        """The todo fields of ``requests``."""
+        return sorted(acknowledgements.fingerprint(r).encode() for r in requests)
+
+    # Queued: in the queue and in todo. Popped: in todo only, until it is done.
+    list_page = Request(LIST_PAGE)
+    assert worker.enqueue_request(list_page)
+    assert client.hkeys(keys.todo) == held(list_page)
+    popped = worker.next_request()
+    assert popped is not None
+    assert popped.url == LIST_PAGE
+    assert not client.zcard(keys.requests)
+    assert client.hkeys(keys.todo) == held(list_page)
+
+    # Parsed, it gave an article request: done only once that request is scheduled too.
+    article = Request(ARTICLE)
+    acknowledgements.parsed(popped, [article], gave_item=False)
+    assert released == ["categories recorded"]
+    assert client.hkeys(keys.todo) == held(list_page)
+    assert worker.enqueue_request(article)
+    assert client.hkeys(keys.todo) == held(article)
+
+    # An article's request waits for its article to be written: the worker's idle.
+    popped = worker.next_request()
+    assert popped is not None
+    acknowledgements.parsed(popped, [], gave_item=True)
+    acknowledgements.idle(articles_written=False)  # the archive failed: spilled
+    assert client.hkeys(keys.todo) == held(article)
+    acknowledgements.idle(articles_written=True)
+    assert not client.exists(keys.todo)
+
+    # A download failed for good, or an item dropped: done at once.
+    failed = Request(f"{ARTICLE}?failed")
+    worker.enqueue_request(failed)
+    popped = worker.next_request()
+    assert popped is not None
+    acknowledgements.done(popped)
+    assert not client.exists(keys.todo, keys.attempts, keys.requests)
+    client.close()
+
+
+async def nothing_archived(requests: Sequence[Request]) -> set[Request]:
+    return set()
+
+
+def test_what_a_dead_worker_held_is_queued_again_with_its_attempts_counted(
+    redis_url: str, crawl_id: str
+) -> None:
+    dead = open_scheduler(redis_url, crawl_id, DISTRIBUTED_MAX_REQUEUES=3)
+    survivor = open_scheduler(redis_url, crawl_id, DISTRIBUTED_MAX_REQUEUES=3)
+    client = redis.Redis.from_url(redis_url)
+    keys = CrawlKeys(crawl_id)
+    request = dead.spider.article_request(ARTICLE, meta={"note": "kept"})
+    assert dead.enqueue_request(request)
+    assert dead.next_request() is not None  # and the worker dies with it
+    fingerprint = survivor.acknowledgements.fingerprint(request)
+
+    settle = survivor.acknowledgements.settle(survivor.queue, nothing_archived)
+    assert asyncio.run(settle) == Settlement(archived=0, requeued=1, given_up=0)
+    assert client.hget(keys.attempts, fingerprint) == b"1"
+    assert client.hexists(keys.todo, fingerprint)
+    again = survivor.next_request()
+    assert again is not None
+    assert again.url == ARTICLE
+    assert again.callback == survivor.spider.parse_article
+    assert again.meta["note"] == "kept"
+    survivor.acknowledgements.done(again)
+    assert not client.exists(keys.todo, keys.attempts, keys.requests)
+
+    # What a dead worker held whose article the archive holds is done.
+    async def everything_archived(requests: Sequence[Request]) -> set[Request]:
+        return set(requests)
+
+    other = Request(f"{ARTICLE}?other")
+    assert dead.enqueue_request(other)
+    assert dead.next_request() is not None
+    settle = survivor.acknowledgements.settle(survivor.queue, everything_archived)
+    assert asyncio.run(settle) == Settlement(archived=1, requeued=0, given_up=0)
+    assert not client.exists(keys.todo, keys.attempts, keys.requests)
+    client.close()
+
+
+def test_past_the_limit_a_request_is_given_up_with_an_error_naming_its_url(
+    redis_url: str, crawl_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = open_scheduler(redis_url, crawl_id, DISTRIBUTED_MAX_REQUEUES=2)
+    acknowledgements = worker.acknowledgements
+    client = redis.Redis.from_url(redis_url)
+    keys = CrawlKeys(crawl_id)
+    assert worker.enqueue_request(Request(ARTICLE))
+    settlements = []
+    with caplog.at_level(logging.ERROR, logger="crawler.distributed"):
+        for _ in range(3):
+            assert worker.next_request() is not None  # taken by a worker that dies
+            settle = acknowledgements.settle(worker.queue, nothing_archived)
+            settlements.append(asyncio.run(settle))
+    assert settlements == [Settlement(requeued=1)] * 2 + [Settlement(given_up=1)]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [f"Giving up on {ARTICLE}: queued again 2 times, never done"]
+    assert not client.exists(keys.todo, keys.attempts, keys.requests)
     client.close()

@@ -38,6 +38,7 @@ from storage.repository import (
     upsert_articles,
 )
 from storage.runs import begin_reading, finish_reading
+from storage.urls import hide_password
 from tests.support.records import FETCHED, URL, make_record
 
 SEEN = datetime(2024, 1, 20, 3, 5, tzinfo=UTC)
@@ -332,6 +333,23 @@ def test_a_malformed_url_is_a_storage_error(url: str) -> None:
     with pytest.raises(StorageError, match=r"^malformed DATABASE_URL '") as raised:
         make_engine(url)
     assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0"),
+        (
+            "postgresql+psycopg://user:s3/c@ret@host:port/x",
+            "postgresql+psycopg://user:***@host:port/x",
+        ),
+        ("redis://user@127.0.0.1:6379/0", "redis://user@127.0.0.1:6379/0"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    """Any text: the URLs of messages may not parse."""
+    assert hide_password(url) == shown
 
 
 def test_an_unreachable_database_is_a_one_line_storage_error() -> None:

@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 
 from crawler.addons import CrawlRate, OfflineMirror
 from crawler.checks import BadSetting, check_objects, check_values, check_writable_directory
-from crawler.errors import CommandError, ReportsErrors, UsageFailure
+from crawler.errors import ReportsErrors, UsageFailure
 from crawler.modes import crawl_mode, list_depth
 from crawler.site import Site
 
@@ -70,12 +70,9 @@ class Command(ReportsErrors, ScrapyCrawlCommand):
             self._check(check_writable_directory, "WARC_DIR", self.settings.get("WARC_DIR"))
         # A distributed crawl's Redis (crawler/distributed): one error line and status 1
         # for a REDIS_URL that is malformed or out of reach, before any worker starts.
-        from crawler.distributed.addon import DistributedCrawl, SetupError  # noqa: PLC0415
+        from crawler.distributed.addon import DistributedCrawl  # noqa: PLC0415
 
-        try:
-            DistributedCrawl.check(self.settings)
-        except SetupError as exc:
-            raise CommandError(str(exc)) from None
+        DistributedCrawl.check(self.settings)  # SetupError, a CommandError: status 1
 
     @staticmethod
     def _check(check: Callable[..., None], *args: Any) -> None:

@@ -9,12 +9,17 @@ worker that dies are queued again by the completeness pass.
 
 - addon.py: the settings of a worker, and the preflight check of REDIS_URL
 - keys.py: the crawl's Redis keys and connection
+- acknowledgements.py: the todo hash, owned by one class: what is recorded when a
+  request is queued, popped and done, and what becomes of those a dead worker held
+  (queued again, attempts counted, given up)
 - scheduler.py, queue.py, dupefilter.py: scrapy-redis's classes, adapted to Scrapy 2.19
-  and to the todo hash (each module says what it changes and why)
-- outputs.py, failures.py: middlewares that take done requests out of todo
+  (each module says what it changes and why); the scheduler and the queue tell the
+  acknowledgements what they queue and pop
+- middlewares.py: tell the acknowledgements what a callback gave, which items were
+  dropped and which downloads failed for good
 - heartbeats.py: who is alive and busy
-- completeness.py: settling todo once no worker is busy
+- completeness.py: settling todo once no worker is busy, one worker at a time
 - worker.py: the extension that runs a worker: heartbeat, shared start, when to stop,
   and the last worker out, which ends the crawl
-- archive.py: the archive queries the workers make
+- crawler/archive.py, outside this package: the archive queries the workers make
 """

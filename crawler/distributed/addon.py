@@ -10,27 +10,26 @@ components. Replays and re-extractions read local files: they stay in one proces
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
 import redis
 from redis.exceptions import RedisError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.settings import BaseSettings
 
-from crawler.distributed.failures import FailureAcknowledgement
 from crawler.distributed.keys import SPIDER, CrawlKeys
-from crawler.distributed.outputs import OutputAcknowledgement
+from crawler.distributed.middlewares import FailureAcknowledgement, OutputAcknowledgement
 from crawler.distributed.worker import Worker
+from crawler.errors import CommandError
+from crawler.settings_util import default
+from storage.urls import hide_password
 
-# Outermost in both middleware chains: see outputs.py and failures.py.
+# Outermost in both middleware chains: see middlewares.py.
 _OUTERMOST = 1
 # The preflight gives up on a Redis that does not answer within this many seconds.
 _PREFLIGHT_TIMEOUT = 5.0
 
 
-class SetupError(Exception):
+class SetupError(CommandError):
     """REDIS_URL or CRAWL_ID cannot be used; the message says why, in one line."""
 
 
@@ -49,6 +48,7 @@ class DistributedCrawl:
         url = settings.get("REDIS_URL")
         if not url:
             return
+        shown = repr(hide_password(url))  # for messages
         try:
             CrawlKeys.from_settings(settings)
         except ValueError as exc:
@@ -60,11 +60,11 @@ class DistributedCrawl:
                 socket_timeout=_PREFLIGHT_TIMEOUT,
             )
         except ValueError as exc:
-            raise SetupError(f"REDIS_URL {_shown(url)} is not a Redis URL: {exc}") from None
+            raise SetupError(f"REDIS_URL {shown} is not a Redis URL: {exc}") from None
         try:
             client.ping()
         except RedisError as exc:
-            raise SetupError(f"cannot reach Redis at REDIS_URL {_shown(url)}: {exc}") from None
+            raise SetupError(f"cannot reach Redis at REDIS_URL {shown}: {exc}") from None
         finally:
             client.close()
 
@@ -72,16 +72,15 @@ class DistributedCrawl:
         if not settings.get("REDIS_URL") or self.spider_name != SPIDER:
             raise NotConfigured  # silently: listed among the enabled add-ons only when on
         keys = CrawlKeys.from_settings(settings)
-        _default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
-        _default(settings, "SCHEDULER_QUEUE_CLASS", "crawler.distributed.queue.TrackedQueue")
-        _default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
-        _default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
-        _default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
+        default(settings, "SCHEDULER", "crawler.distributed.scheduler.RedisScheduler")
+        default(settings, "DUPEFILTER_CLASS", "crawler.distributed.dupefilter.RedisDupeFilter")
+        default(settings, "SCHEDULER_QUEUE_KEY", keys.requests)
+        default(settings, "SCHEDULER_DUPEFILTER_KEY", keys.dupefilter)
         # The queue outlives each worker; the last one out gives it an expiry instead.
-        _default(settings, "SCHEDULER_PERSIST", True)
+        default(settings, "SCHEDULER_PERSIST", True)
         # Pop without waiting: a blocking pop would stall this worker's reactor.
-        _default(settings, "SCHEDULER_IDLE_BEFORE_CLOSE", 0)
-        _default(settings, "RUN_LOCK", False)
+        default(settings, "SCHEDULER_IDLE_BEFORE_CLOSE", 0)
+        default(settings, "RUN_LOCK", False)
         settings.setdefault_in_component_priority_dict("EXTENSIONS", Worker, 100)
         settings.setdefault_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", OutputAcknowledgement, _OUTERMOST
@@ -89,22 +88,3 @@ class DistributedCrawl:
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", FailureAcknowledgement, _OUTERMOST
         )
-
-
-def _shown(url: str) -> str:
-    """The URL for messages, its password hidden."""
-    parts = urlsplit(url)
-    try:
-        password = parts.password
-    except ValueError:
-        password = None
-    if password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
-    return repr(urlunsplit(parts))
-
-
-def _default(settings: BaseSettings, name: str, value: Any) -> None:
-    # As crawler/addons.py does: addon priority ranks below the project's settings.py,
-    # whose values this mode replaces; a value given on the command line still wins.
-    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
-        settings.set(name, value, "project")

@@ -51,9 +51,9 @@ DEAD_AFTER_BEATS = 5
 
 class Worker:
     """Settings: ``DISTRIBUTED_IDLE_TIMEOUT`` (seconds of quiet before a worker stops),
-    ``DISTRIBUTED_HEARTBEAT`` (seconds between heartbeats), ``DISTRIBUTED_MAX_REQUEUES``
-    (times a request is queued again), ``DISTRIBUTED_KEYS_TTL`` (seconds a finished
-    crawl's keys are kept); ``REDIS_URL``, ``CRAWL_ID``, ``DATABASE_URL``, ``SITE_ROOT``."""
+    ``DISTRIBUTED_HEARTBEAT`` (seconds between heartbeats), ``DISTRIBUTED_KEYS_TTL``
+    (seconds a finished crawl's keys are kept); ``REDIS_URL``, ``CRAWL_ID``,
+    ``DATABASE_URL``, ``SITE_ROOT``."""
 
     def __init__(
         self,
@@ -63,7 +63,6 @@ class Worker:
         *,
         idle_timeout: float,
         heartbeat: float,
-        max_requeues: int,
         keys_ttl: int,
     ) -> None:
         assert crawler.stats is not None
@@ -73,7 +72,6 @@ class Worker:
         self.keys = keys
         self.idle_timeout = idle_timeout
         self.heartbeat = heartbeat
-        self.max_requeues = max_requeues
         self.keys_ttl = keys_ttl
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.heartbeats = Heartbeats(server, keys.workers, dead_after=DEAD_AFTER_BEATS * heartbeat)
@@ -101,10 +99,9 @@ class Worker:
             crawler,
             connect(settings),
             CrawlKeys.from_settings(settings),
-            idle_timeout=settings.getfloat("DISTRIBUTED_IDLE_TIMEOUT", 30.0),
-            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT", 2.0),
-            max_requeues=settings.getint("DISTRIBUTED_MAX_REQUEUES", 3),
-            keys_ttl=settings.getint("DISTRIBUTED_KEYS_TTL", 86400),
+            idle_timeout=settings.getfloat("DISTRIBUTED_IDLE_TIMEOUT"),
+            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT"),
+            keys_ttl=settings.getint("DISTRIBUTED_KEYS_TTL"),
         )
         worker.stats.set_value("crawl/worker", worker.id)
         crawler.signals.connect(worker.spider_opened, signal=signals.spider_opened)
@@ -117,8 +114,8 @@ class Worker:
         return RedisScheduler.of(self.crawler)
 
     def spider_opened(self, spider: Spider) -> None:
-        # Synchronous on purpose: the spider and the run recorder read the stats set
-        # here, and every handler's first step runs before any of them awaits.
+        # What this sets, the spider reads once it starts, after every spider_opened
+        # handler is done; the run recorder finds this worker itself (its crawl_id).
         ended = self.server.get(self.keys.ended)
         if ended is not None:
             logger.warning(
@@ -130,11 +127,7 @@ class Worker:
             )
             self._stop.set()
             raise CloseSpider("finished")
-        # The run records which crawl it is a worker of when it writes its row, after
-        # it has opened the database: this handler has run by then.
         self._recorder = self.crawler.get_extension(RunRecorder)
-        if self._recorder is not None:
-            self._recorder.crawl_id = self.keys.crawl_id
         if isinstance(spider, Ylwt22Spider):
             self._spider = spider
             spider.finishes_readings = False  # the last worker out completes them all
@@ -144,6 +137,10 @@ class Worker:
         if self._spider is not None:
             self._spider.crawl_started_at = started
         self._store = self.crawler.get_item_pipeline(DatabasePipeline)
+        # A list page may finish its category's reading: the category is recorded before
+        # the page leaves todo (a worker dying in between leaves the page to be read
+        # again), never after (it would leave the category unrecorded).
+        self.scheduler.acknowledgements.before_release(self.record_categories)
         self._beat(busy=True)
         self._joined = True
         logger.info(
@@ -204,11 +201,11 @@ class Worker:
             pass_ = CompletenessPass(
                 self.server,
                 self.keys,
-                scheduler=self.scheduler,
+                acknowledgements=self.scheduler.acknowledgements,
+                queue=self.scheduler.queue,
                 archive=self.archive,
                 site=self.site,
                 stats=self.stats,
-                max_requeues=self.max_requeues,
             )
             requeued = await pass_.run(self.heartbeats, self.id)
             if requeued is None:  # not now: another worker holds the lock, or got busy
@@ -227,8 +224,8 @@ class Worker:
             self._close("finished")
 
     async def _idle_here(self) -> bool:
-        """Nothing queued, nothing in flight or being parsed here, everything written.
-        Then whatever this worker popped is done, and leaves todo."""
+        """Nothing queued, nothing in flight or being parsed here, everything written:
+        then whatever this worker popped is done (Acknowledgements.idle)."""
         engine = self.crawler.engine
         if not engine.spider_is_idle():
             return False
@@ -236,8 +233,8 @@ class Worker:
             await self._store.flush()  # idle but for a partial batch: write it now
             if self._store.pending or not engine.spider_is_idle():
                 return False
-        if self._store is None or self._store.failed is None:  # else they were spilled
-            self.scheduler.forget_popped()
+        written = self._store is None or self._store.failed is None  # else spilled
+        self.scheduler.acknowledgements.idle(articles_written=written)
         return True
 
     def _beat(self, *, busy: bool) -> None:
@@ -258,8 +255,7 @@ class Worker:
 
     def record_categories(self) -> None:
         """Add the categories the spider read to the end to the crawl's set. Called
-        before a list page leaves todo too (outputs.py): had this worker died between,
-        another would read the page again, and find the category read itself."""
+        before a parsed page leaves todo too (see spider_opened)."""
         if self._spider is None:
             return
         if new := self._spider.categories_read - self._recorded:

@@ -235,8 +235,6 @@ class RunRecorder:
         self.stats: StatsCollector = crawler.stats
         self.use_lock = use_lock
         self.run_id: int | None = None
-        self.crawl_id: str | None = None
-        """The distributed crawl this run is a worker of (set before the spider opens)."""
         self.tally = Tally()
         self.counts = RunCounts()
         """Every article the run handled, by outcome: set when the run is judged."""
@@ -326,15 +324,23 @@ class RunRecorder:
                 logger.error("Not starting: %s", message)
                 raise CloseSpider("run_in_progress")
         try:
-            self.run_id = await database.write(self._start, mode)
+            self.run_id = await database.write(self._start, mode, self._crawl_id())
         except StorageError as exc:
             logger.error("Could not record the run: %s", exc)
             raise CloseSpider("database_error") from None
 
-    def _start(self, session: Session, mode: str) -> int:
+    def _crawl_id(self) -> str | None:
+        """The distributed crawl this run is a worker of, if it is one."""
+        # Imported here: the worker's module imports this one.
+        from crawler.distributed.worker import Worker  # noqa: PLC0415
+
+        worker = self.crawler.get_extension(Worker)
+        return worker.keys.crawl_id if worker is not None else None
+
+    def _start(self, session: Session, mode: str, crawl_id: str | None) -> int:
         assert self._database is not None
         engine = self._database.engine
-        run_id = start_run(session, mode=mode, started_at=datetime.now(UTC), crawl_id=self.crawl_id)
+        run_id = start_run(session, mode=mode, started_at=datetime.now(UTC), crawl_id=crawl_id)
         # Held before the run's row is visible to anyone: no other run can take it for
         # a dead one.
         self._life = RunLife(engine, run_id)
